@@ -65,6 +65,7 @@ func newRootCmd(e *env) *cobra.Command {
 		newVersionCmd,
 		newSimCmd,
 		newAnalyzeCmd,
+		newCorpusCmd,
 	} {
 		root.AddCommand(mk(e))
 	}
