@@ -1,0 +1,411 @@
+package logparse
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+)
+
+// DefaultMaxLineLength is the line cap used when Options.MaxLineLength is zero.
+const DefaultMaxLineLength = 32 << 10
+
+// Kind says what a line is to the Buildkite agent.
+type Kind uint8
+
+// The kinds of line the parser recognises.
+const (
+	// KindText is ordinary command output.
+	KindText Kind = iota
+	// KindGroup is a group header: "--- title", "+++ title" or "~~~ title".
+	KindGroup
+	// KindReopen is "^^^ +++", which re-opens (expands) the previous group.
+	KindReopen
+	// KindCommand is the agent echoing a command: "$ make test".
+	KindCommand
+	// KindAgentFailure is the agent's "🚨 Error: The command exited with
+	// status N" or "🚨 Error: The command was interrupted by a signal".
+	KindAgentFailure
+	// KindExitStatus is the agent's "user command error: exit status N".
+	KindExitStatus
+)
+
+// String returns the kind's name.
+func (k Kind) String() string {
+	switch k {
+	case KindGroup:
+		return "group"
+	case KindReopen:
+		return "reopen"
+	case KindCommand:
+		return "command"
+	case KindAgentFailure:
+		return "agent_failure"
+	case KindExitStatus:
+		return "exit_status"
+	default:
+		return "text"
+	}
+}
+
+// Line is one line of a job log. Its slices are only valid until the next
+// call to Parser.Next.
+type Line struct {
+	// Number is the 1-based line number in the log.
+	Number int
+	// Text is what a terminal would show: no ANSI sequences, no timestamps,
+	// the last carriage-return segment, no trailing white space.
+	Text []byte
+	// Raw is the line's bytes as received, without the line terminator, capped
+	// at the maximum line length. It is nil unless Options.KeepRaw is set.
+	Raw []byte
+	// Timestamp is the first Buildkite timestamp on the line in Unix
+	// milliseconds, or 0 when the line has none.
+	Timestamp int64
+	// Truncated is true when the line was longer than the cap.
+	Truncated bool
+	// Kind says what the line is to the agent.
+	Kind Kind
+	// Section is the title of the group the line is in ("" before the first
+	// header). A header line's section is its own title.
+	Section string
+	// ExitStatus is the status of a KindAgentFailure or KindExitStatus line;
+	// -1 when the command was interrupted by a signal.
+	ExitStatus int
+}
+
+// Options configures a Parser. The zero value is ready to use.
+type Options struct {
+	// MaxLineLength caps the raw bytes kept per line; longer lines are
+	// truncated and flagged. Zero means DefaultMaxLineLength.
+	MaxLineLength int
+	// KeepRaw makes Line.Raw available, for rendering.
+	KeepRaw bool
+}
+
+// Parser reads a job log line by line. Create one with New.
+type Parser struct {
+	br      *bufio.Reader
+	max     int
+	keepRaw bool
+	line    Line
+	long    []byte
+	text    []byte
+	section string
+	err     error
+	done    bool
+}
+
+// New returns a Parser reading r. It never reads more than one buffer ahead.
+func New(r io.Reader, opts Options) *Parser {
+	max := opts.MaxLineLength
+	if max <= 0 {
+		max = DefaultMaxLineLength
+	}
+	size := 64 << 10
+	if size < max+1 {
+		size = max + 1
+	}
+	return &Parser{
+		br:      bufio.NewReaderSize(r, size),
+		max:     max,
+		keepRaw: opts.KeepRaw,
+		text:    make([]byte, 0, 512),
+	}
+}
+
+// Next advances to the next line and reports whether there is one. It returns
+// false at the end of the input or on a read error (see Err).
+func (p *Parser) Next() bool {
+	if p.done {
+		return false
+	}
+	raw, truncated, ok := p.readLine()
+	if !ok {
+		p.done = true
+		return false
+	}
+	p.line.Number++
+	p.line.Truncated = truncated
+	p.line.Kind = KindText
+	p.line.ExitStatus = 0
+	p.line.Timestamp = 0
+	if p.keepRaw {
+		p.line.Raw = raw
+	} else {
+		p.line.Raw = nil
+	}
+	p.text, p.line.Timestamp = appendPlain(p.text[:0], raw)
+	p.line.Text = p.text
+	p.classify()
+	p.line.Section = p.section
+	return true
+}
+
+// Line returns the current line. It is only valid after Next returned true,
+// and only until the next call to Next.
+func (p *Parser) Line() *Line { return &p.line }
+
+// Err returns the first read error other than io.EOF.
+func (p *Parser) Err() error { return p.err }
+
+// readLine returns the next line without its terminator, capped at p.max.
+func (p *Parser) readLine() (raw []byte, truncated, ok bool) {
+	line, err := p.br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		// A line longer than the buffer: keep the first p.max bytes and
+		// discard the rest up to the newline.
+		p.long = append(p.long[:0], line[:min(len(line), p.max)]...)
+		truncated = len(line) > p.max
+		for err == bufio.ErrBufferFull {
+			line, err = p.br.ReadSlice('\n')
+			if room := p.max - len(p.long); room > 0 {
+				n := min(room, len(line))
+				p.long = append(p.long, line[:n]...)
+				if n < len(line) {
+					truncated = true
+				}
+			} else if len(line) > 0 && !(len(line) == 1 && line[0] == '\n') {
+				truncated = true
+			}
+		}
+		line = p.long
+	}
+	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+		p.err = err
+	}
+	if len(line) == 0 && err != nil {
+		return nil, false, false
+	}
+	if n := len(line); n > 0 && line[n-1] == '\n' {
+		line = line[:n-1]
+	}
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	if len(line) > p.max {
+		line = line[:p.max]
+		truncated = true
+	}
+	return line, truncated, true
+}
+
+var (
+	agentExited      = []byte("Error: The command exited with status ")
+	agentInterrupted = []byte("Error: The command was interrupted by a signal")
+	userCommandError = []byte("user command error: exit status ")
+	siren            = []byte("🚨 ")
+)
+
+// classify sets the line's kind, exit status and, for headers, the section.
+func (p *Parser) classify() {
+	t := p.line.Text
+	if len(t) < 2 {
+		return
+	}
+	switch t[0] {
+	case '-', '+', '~':
+		if isHeader(t) {
+			p.line.Kind = KindGroup
+			title := bytes.TrimSpace(t[4:])
+			if string(title) != p.section {
+				p.section = string(title)
+			}
+		}
+	case '^':
+		if bytes.HasPrefix(t, []byte("^^^ +++")) {
+			p.line.Kind = KindReopen
+		}
+	case '$':
+		if t[1] == ' ' {
+			p.line.Kind = KindCommand
+		}
+	case 'u':
+		if bytes.HasPrefix(t, userCommandError) {
+			p.line.Kind = KindExitStatus
+			p.line.ExitStatus = atoi(t[len(userCommandError):])
+		}
+	default:
+		s := bytes.TrimPrefix(t, siren)
+		if bytes.HasPrefix(s, agentExited) {
+			p.line.Kind = KindAgentFailure
+			p.line.ExitStatus = atoi(s[len(agentExited):])
+		} else if bytes.HasPrefix(s, agentInterrupted) {
+			p.line.Kind = KindAgentFailure
+			p.line.ExitStatus = -1
+		}
+	}
+}
+
+// isHeader reports whether t is a group header. Go test results ("--- FAIL:")
+// and unified diff headers ("--- a/x", "+++ b/x") look like headers but are
+// output, so they are excluded.
+func isHeader(t []byte) bool {
+	if len(t) < 5 || t[3] != ' ' || t[1] != t[0] || t[2] != t[0] {
+		return false
+	}
+	rest := t[4:]
+	if t[0] == '~' {
+		return true
+	}
+	for _, p := range [...]string{"FAIL", "PASS", "SKIP", "BENCH", "a/", "b/", "/dev/null", "/", "./"} {
+		if bytes.HasPrefix(rest, []byte(p)) {
+			return false
+		}
+	}
+	// Diff headers carry a tab before a timestamp.
+	return bytes.IndexByte(rest, '\t') < 0
+}
+
+// atoi parses the leading decimal digits of b; it returns 0 when there are none.
+func atoi(b []byte) int {
+	n := 0
+	for i := 0; i < len(b) && i < 9 && b[i] >= '0' && b[i] <= '9'; i++ {
+		n = n*10 + int(b[i]-'0')
+	}
+	return n
+}
+
+// maxStringEscape bounds the search for the end of an APC or OSC string so
+// that an unterminated one costs little.
+const maxStringEscape = 1024
+
+// appendPlain appends the visible text of raw to dst and returns it with the
+// first Buildkite timestamp found (0 if none).
+func appendPlain(dst, raw []byte) ([]byte, int64) {
+	var ts int64
+	reset := false
+	i := 0
+	for i < len(raw) {
+		j := i
+		for j < len(raw) && (raw[j] >= 0x20 && raw[j] != 0x7f || raw[j] == '\t') {
+			j++
+		}
+		if j > i {
+			if reset {
+				dst = dst[:0]
+				reset = false
+			}
+			dst = append(dst, raw[i:j]...)
+			i = j
+			if i >= len(raw) {
+				break
+			}
+		}
+		switch raw[i] {
+		case '\r':
+			// A carriage return rewinds to column 0: the next visible text
+			// replaces what came before, so the last segment wins.
+			reset = true
+			i++
+		case 0x1b:
+			var r bool
+			var t int64
+			i, r, t = escape(raw, i)
+			if r {
+				reset = true
+			}
+			if ts == 0 && t > 0 {
+				ts = t
+			}
+		default:
+			i++ // other control characters are invisible
+		}
+	}
+	for len(dst) > 0 && (dst[len(dst)-1] == ' ' || dst[len(dst)-1] == '\t') {
+		dst = dst[:len(dst)-1]
+	}
+	return dst, ts
+}
+
+// escape consumes the escape sequence at raw[i] (an ESC) and returns the
+// index after it, whether it rewinds the line (erase line or cursor to column
+// 1), and a Buildkite timestamp if it was one. A malformed sequence consumes
+// only the ESC, so the bytes after it are kept as data.
+func escape(raw []byte, i int) (next int, rewind bool, ts int64) {
+	if i+1 >= len(raw) {
+		return i + 1, false, 0
+	}
+	switch raw[i+1] {
+	case '[':
+		k := i + 2
+		for k < len(raw) && raw[k] >= 0x30 && raw[k] <= 0x3f {
+			k++
+		}
+		params := raw[i+2 : k]
+		for k < len(raw) && raw[k] >= 0x20 && raw[k] <= 0x2f {
+			k++
+		}
+		if k >= len(raw) || raw[k] < 0x40 || raw[k] > 0x7e {
+			return i + 1, false, 0
+		}
+		switch raw[k] {
+		case 'K':
+			rewind = len(params) == 1 && (params[0] == '1' || params[0] == '2')
+		case 'G':
+			rewind = len(params) == 0 || (len(params) == 1 && (params[0] == '0' || params[0] == '1'))
+		}
+		return k + 1, rewind, 0
+	case '_', ']', 'P', '^', 'X':
+		end, after := stringEnd(raw, i+2)
+		if end < 0 {
+			return i + 1, false, 0
+		}
+		if raw[i+1] == '_' {
+			ts = bkTimestamp(raw[i+2 : end])
+		}
+		return after, false, 0 + ts
+	case '(', ')', '*', '+':
+		return min(i+3, len(raw)), false, 0
+	default:
+		return i + 2, false, 0
+	}
+}
+
+// stringEnd finds the terminator (BEL or ESC \) of a string escape whose
+// content starts at from. It returns the content end and the index after the
+// terminator, or -1 when there is none within maxStringEscape bytes.
+func stringEnd(raw []byte, from int) (end, after int) {
+	limit := min(len(raw), from+maxStringEscape)
+	for k := from; k < limit; k++ {
+		switch raw[k] {
+		case 0x07:
+			return k, k + 1
+		case 0x1b:
+			if k+1 < len(raw) && raw[k+1] == '\\' {
+				return k, k + 2
+			}
+			return -1, -1
+		}
+	}
+	return -1, -1
+}
+
+// bkTimestamp returns the t= value of a "bk;..." APC payload, or 0.
+func bkTimestamp(apc []byte) int64 {
+	rest, ok := bytes.CutPrefix(apc, []byte("bk;"))
+	if !ok {
+		return 0
+	}
+	for len(rest) > 0 {
+		kv := rest
+		if k := bytes.IndexByte(rest, ';'); k >= 0 {
+			kv, rest = rest[:k], rest[k+1:]
+		} else {
+			rest = nil
+		}
+		if v, ok := bytes.CutPrefix(kv, []byte("t=")); ok {
+			if len(v) == 0 || len(v) > 18 {
+				return 0
+			}
+			var n int64
+			for _, c := range v {
+				if c < '0' || c > '9' {
+					return 0
+				}
+				n = n*10 + int64(c-'0')
+			}
+			return n
+		}
+	}
+	return 0
+}

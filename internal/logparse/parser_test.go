@@ -1,0 +1,203 @@
+package logparse
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+type got struct {
+	text    string
+	kind    Kind
+	section string
+	ts      int64
+	status  int
+	trunc   bool
+}
+
+func parseAll(t *testing.T, in string, opts Options) []got {
+	t.Helper()
+	p := New(strings.NewReader(in), opts)
+	var out []got
+	for p.Next() {
+		ln := p.Line()
+		if ln.Number != len(out)+1 {
+			t.Fatalf("line number %d, want %d", ln.Number, len(out)+1)
+		}
+		out = append(out, got{string(ln.Text), ln.Kind, ln.Section, ln.Timestamp, ln.ExitStatus, ln.Truncated})
+	}
+	if err := p.Err(); err != nil {
+		t.Fatalf("Err() = %v", err)
+	}
+	return out
+}
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want []got
+	}{
+		{"timestamp BEL", "\x1b_bk;t=1706575117741\x07hello\n", []got{{text: "hello", ts: 1706575117741}}},
+		{"timestamp ST", "\x1b_bk;t=42\x1b\\hello\n", []got{{text: "hello", ts: 42}}},
+		{"timestamp mid-line", "abc\x1b_bk;t=7\x07def\n", []got{{text: "abcdef", ts: 7}}},
+		{"other apc keys", "\x1b_bk;dt=5;t=9\x07x\n", []got{{text: "x", ts: 9}}},
+		{"ansi colours", "\x1b[31mred\x1b[0m \x1b[1;32mgreen\x1b[m\n", []got{{text: "red green"}}},
+		{"carriage return", "10%\r50%\r100%\n", []got{{text: "100%"}}},
+		{"trailing cr", "done\r\n", []got{{text: "done"}}},
+		{"erase line", "a\x1b[2K\x1b_bk;t=1\x07\x1b[0Gb\n", []got{{text: "b", ts: 1}}},
+		{"osc link", "see \x1b]1339;url='http://x'\x07 there\n", []got{{text: "see  there"}}},
+		{"malformed csi is data", "a\x1b[12\n", []got{{text: "a[12"}}},
+		{"unterminated apc is data", "a\x1b_bk;t=12\n", []got{{text: "a_bk;t=12"}}},
+		{"lone esc at end", "a\x1b\n", []got{{text: "a"}}},
+		{"no final newline", "x\ny", []got{{text: "x"}, {text: "y"}}},
+		{"empty lines", "\n\n", []got{{}, {}}},
+		{"group headers", "~~~ Preparing\nx\n--- :go: Build\ny\n+++ Test\n^^^ +++\nz\n", []got{
+			{text: "~~~ Preparing", kind: KindGroup, section: "Preparing"},
+			{text: "x", section: "Preparing"},
+			{text: "--- :go: Build", kind: KindGroup, section: ":go: Build"},
+			{text: "y", section: ":go: Build"},
+			{text: "+++ Test", kind: KindGroup, section: "Test"},
+			{text: "^^^ +++", kind: KindReopen, section: "Test"},
+			{text: "z", section: "Test"},
+		}},
+		{"go test and diff are not headers", "--- FAIL: TestX (0.00s)\n--- a/x.go\n+++ b/x.go\n", []got{
+			{text: "--- FAIL: TestX (0.00s)"}, {text: "--- a/x.go"}, {text: "+++ b/x.go"},
+		}},
+		{"agent lines", "\x1b[90m$\x1b[0m make test\n\x1b[31m🚨 Error: The command exited with status 2\x1b[0m\nuser command error: exit status 2\n🚨 Error: The command was interrupted by a signal: signal: terminated\n", []got{
+			{text: "$ make test", kind: KindCommand},
+			{text: "🚨 Error: The command exited with status 2", kind: KindAgentFailure, status: 2},
+			{text: "user command error: exit status 2", kind: KindExitStatus, status: 2},
+			{text: "🚨 Error: The command was interrupted by a signal: signal: terminated", kind: KindAgentFailure, status: -1},
+		}},
+		{"invalid utf8 kept", "a\xff\xfeb\n", []got{{text: "a\xff\xfeb"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := parseAll(t, tt.in, Options{})
+			if len(out) != len(tt.want) {
+				t.Fatalf("got %d lines %+v, want %d", len(out), out, len(tt.want))
+			}
+			for i := range out {
+				if out[i] != tt.want[i] {
+					t.Errorf("line %d = %+v, want %+v", i+1, out[i], tt.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestLongLinesAreTruncated(t *testing.T) {
+	long := strings.Repeat("x", 300000)
+	in := "a\n" + long + "\nb\n" + strings.Repeat("y", 100) + "\n"
+	out := parseAll(t, in, Options{MaxLineLength: 100})
+	if len(out) != 4 {
+		t.Fatalf("got %d lines, want 4", len(out))
+	}
+	if !out[1].trunc || len(out[1].text) != 100 {
+		t.Errorf("long line: truncated=%v len=%d, want true 100", out[1].trunc, len(out[1].text))
+	}
+	if out[2].text != "b" || out[2].trunc {
+		t.Errorf("line after long line = %+v", out[2])
+	}
+	if out[3].trunc {
+		t.Errorf("a line exactly at the cap is not truncated")
+	}
+}
+
+func TestKeepRaw(t *testing.T) {
+	p := New(strings.NewReader("\x1b_bk;t=1\x07\x1b[31mx\x1b[0m\r\n"), Options{KeepRaw: true})
+	if !p.Next() {
+		t.Fatal("no line")
+	}
+	if got, want := string(p.Line().Raw), "\x1b_bk;t=1\x07\x1b[31mx\x1b[0m"; got != want {
+		t.Errorf("Raw = %q, want %q", got, want)
+	}
+}
+
+type failingReader struct{ n int }
+
+func (r *failingReader) Read(b []byte) (int, error) {
+	if r.n == 0 {
+		r.n++
+		return copy(b, "one\ntw"), nil
+	}
+	return 0, errors.New("disk on fire")
+}
+
+func TestReadError(t *testing.T) {
+	p := New(&failingReader{}, Options{})
+	var lines []string
+	for p.Next() {
+		lines = append(lines, string(p.Line().Text))
+	}
+	if len(lines) != 2 || lines[0] != "one" || lines[1] != "tw" {
+		t.Errorf("lines = %q", lines)
+	}
+	if p.Err() == nil {
+		t.Error("Err() = nil, want the read error")
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"\x1b_bk;t=1706575117741\x07hello\n",
+		"\x1b_bk;t=1\x1b\\x\r\ny\n",
+		"~~~ Running commands\n\x1b[90m$\x1b[0m go test ./...\n",
+		"--- FAIL: TestX\n^^^ +++\n\x1b[31m🚨 Error: The command exited with status 1\x1b[0m\n",
+		"a\x1b[2K\x1b[0Gb\rc\x1b]1339;url='x'\x07\n",
+		"\x1b_bk;t=99999999999999999999\x07\x1b[\x1b_\x1b",
+		"\xff\xfe\x00\x07\x08\n\n",
+	} {
+		f.Add([]byte(s), 16)
+	}
+	f.Fuzz(func(t *testing.T, in []byte, max int) {
+		if max < 0 {
+			max = -max
+		}
+		max = max%4096 + 1
+		p := New(bytes.NewReader(in), Options{MaxLineLength: max, KeepRaw: true})
+		n := 0
+		for p.Next() {
+			ln := p.Line()
+			n++
+			if ln.Number != n {
+				t.Fatalf("line number %d, want %d", ln.Number, n)
+			}
+			if len(ln.Raw) > max || len(ln.Text) > len(ln.Raw) {
+				t.Fatalf("raw %d text %d with cap %d", len(ln.Raw), len(ln.Text), max)
+			}
+			if bytes.IndexByte(ln.Text, 0x1b) >= 0 || bytes.IndexByte(ln.Text, '\n') >= 0 {
+				t.Fatalf("text has an escape or newline: %q", ln.Text)
+			}
+			if utf8.Valid(in) && !utf8.Valid(ln.Text) && !ln.Truncated {
+				t.Fatalf("valid input produced invalid text %q", ln.Text)
+			}
+		}
+		if p.Err() != nil && p.Err() != io.EOF {
+			t.Fatalf("Err() = %v", p.Err())
+		}
+		if want := bytes.Count(in, []byte("\n")); n < want || n > want+1 {
+			t.Fatalf("%d lines for %d newlines", n, want)
+		}
+	})
+}
+
+func BenchmarkParse(b *testing.B) {
+	var buf bytes.Buffer
+	for i := 0; buf.Len() < 8<<20; i++ {
+		buf.WriteString("\x1b_bk;t=1706575117741\x07\x1b[90m2024-01-30T00:38:37Z\x1b[0m ok  \tgithub.com/acme/svc/internal/store\t0.412s\tcoverage: 81.2% of statements\n")
+		buf.WriteString("\x1b_bk;t=1706575117742\x07Downloading 42%\rDownloading 100%\n")
+	}
+	data := buf.Bytes()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		p := New(bytes.NewReader(data), Options{})
+		for p.Next() {
+		}
+	}
+}
