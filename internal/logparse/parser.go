@@ -355,9 +355,15 @@ func escape(raw []byte, i int) (next int, rewind bool, ts int64) {
 		}
 		return after, false, 0 + ts
 	case '(', ')', '*', '+':
-		return min(i+3, len(raw)), false, 0
-	default:
+		if i+2 < len(raw) && raw[i+2] >= 0x20 && raw[i+2] < 0x7f {
+			return i + 3, false, 0
+		}
 		return i + 2, false, 0
+	default:
+		if raw[i+1] >= 0x20 && raw[i+1] < 0x7f {
+			return i + 2, false, 0
+		}
+		return i + 1, false, 0
 	}
 }
 
