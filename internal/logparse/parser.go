@@ -23,7 +23,8 @@ const (
 	// KindCommand is the agent echoing a command: "$ make test".
 	KindCommand
 	// KindAgentFailure is the agent's "🚨 Error: The command exited with
-	// status N" or "🚨 Error: The command was interrupted by a signal".
+	// status N", "🚨 Error: The command was interrupted by a signal" or
+	// another "🚨 Error: " line (a failing hook or plugin).
 	KindAgentFailure
 	// KindExitStatus is the agent's "user command error: exit status N".
 	KindExitStatus
@@ -225,13 +226,21 @@ func (p *Parser) classify() {
 			p.line.ExitStatus = atoi(t[len(userCommandError):])
 		}
 	default:
-		s := bytes.TrimPrefix(t, siren)
-		if bytes.HasPrefix(s, agentExited) {
+		s, sirened := bytes.CutPrefix(t, siren)
+		switch {
+		case bytes.HasPrefix(s, agentExited):
 			p.line.Kind = KindAgentFailure
 			p.line.ExitStatus = atoi(s[len(agentExited):])
-		} else if bytes.HasPrefix(s, agentInterrupted) {
+		case bytes.HasPrefix(s, agentInterrupted):
 			p.line.Kind = KindAgentFailure
 			p.line.ExitStatus = -1
+		case sirened && bytes.HasPrefix(s, []byte("Error: ")):
+			// Hooks and plugins fail with their own wording, for example
+			// "🚨 Error: The pre-command hook exited with status 1".
+			p.line.Kind = KindAgentFailure
+			if i := bytes.Index(s, []byte("exited with status ")); i >= 0 {
+				p.line.ExitStatus = atoi(s[i+len("exited with status "):])
+			}
 		}
 	}
 }
