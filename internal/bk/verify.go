@@ -231,6 +231,8 @@ func (v verifier) token(info TokenInfo, err error) bool {
 	rep := v.rep
 	if err != nil {
 		switch {
+		case isTransport(err):
+			v.transportProblem(err)
 		case IsUnauthorized(err):
 			switch {
 			case v.opts.ExpiresAt != nil && !v.opts.ExpiresAt.After(v.now):
@@ -324,6 +326,8 @@ func (v verifier) otherFailure(err error, scope string) {
 	var ae *APIError
 	switch {
 	case err == nil:
+	case isTransport(err):
+		v.transportProblem(err)
 	case IsForbidden(err) && errors.As(err, &ae) && ae.MissingScope() != "":
 		if !v.hasScope(ae.MissingScope()) {
 			return // already in missing_scopes
@@ -407,6 +411,13 @@ func (v verifier) organization(slug string, orgs result[[]OrgRef], probe result[
 			v.otherFailure(probe.err, "read_pipelines")
 		}
 	}
+}
+
+// isTransport reports whether err means no usable answer arrived.
+func isTransport(err error) bool {
+	var rl *RateLimitError
+	var ue *UnreachableError
+	return errors.As(err, &rl) || errors.As(err, &ue) || statusOf(err) == 0
 }
 
 // transportProblem reports a call that got no usable answer.
