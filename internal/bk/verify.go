@@ -243,7 +243,7 @@ func (v verifier) token(info TokenInfo, err error) bool {
 					Remedy:  remedyNewToken, Data: map[string]any{"status": 401}})
 			default:
 				rep.add(Problem{Code: CodeTokenInvalid, Severity: SeverityError,
-					Message: "Buildkite does not accept this token (401 Authentication required): it is mistyped, incomplete, deleted or from another Buildkite account.",
+					Message: "Buildkite does not accept this token (401 Authentication required): it is mistyped, incomplete, expired, revoked or from another Buildkite account.",
 					Remedy:  remedyValidToken, Data: map[string]any{"status": 401}})
 			}
 		case IsForbidden(err):
