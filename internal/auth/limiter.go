@@ -30,7 +30,8 @@ type LimiterConfig struct {
 
 // DefaultLimiterConfig returns the defaults: lock an account after 5 failures
 // and an IP after 20 within 15 minutes, for 1s doubling per further failure up
-// to 15 minutes, tracking at most 100 000 keys (about 15 MB).
+// to 15 minutes, tracking at most 100 000 keys (about 20 MB, measured by
+// BenchmarkLimiterMemory at 195 bytes per key).
 func DefaultLimiterConfig() LimiterConfig {
 	return LimiterConfig{
 		AccountThreshold: 5,

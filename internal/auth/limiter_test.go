@@ -2,6 +2,7 @@ package auth
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -243,5 +244,24 @@ func BenchmarkLimiterFailure(b *testing.B) {
 	for b.Loop() {
 		l.Failure(fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255), fmt.Sprintf("u%d@acme.test", i))
 		i++
+	}
+}
+
+// BenchmarkLimiterMemory reports the heap held per tracked key when the
+// Limiter is full (100 000 keys), the figure quoted in DefaultLimiterConfig.
+func BenchmarkLimiterMemory(b *testing.B) {
+	const keys = 100_000
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		l := NewLimiter(LimiterConfig{MaxKeys: keys})
+		for i := range keys / 2 {
+			l.Failure(fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255), fmt.Sprintf("user%d@example.com", i))
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/keys, "B/key")
+		runtime.KeepAlive(l)
 	}
 }
