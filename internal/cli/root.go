@@ -63,6 +63,9 @@ func newRootCmd(e *env) *cobra.Command {
 	}
 	for _, mk := range []func(*env) *cobra.Command{
 		newVersionCmd,
+		newServeCmd,
+		newMigrateCmd,
+		newAdminCmd,
 		newSimCmd,
 		newAnalyzeCmd,
 		newCorpusCmd,

@@ -1,0 +1,306 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/mail"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/kitewatch/kitewatch/internal/auth"
+	"github.com/kitewatch/kitewatch/internal/ci"
+	"github.com/kitewatch/kitewatch/internal/store"
+)
+
+func (s *Server) getUser(w http.ResponseWriter, r *http.Request, p *principal) error {
+	orgs, err := s.db.ListUserOrgs(r.Context(), p.User.ID)
+	if err != nil {
+		return err
+	}
+	if orgs == nil {
+		orgs = []ci.OrgRole{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"user": p.User, "organizations": orgs})
+	return nil
+}
+
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, p *principal) error {
+	toks, err := s.db.ListAPITokens(r.Context(), p.User.ID)
+	if err != nil {
+		return err
+	}
+	if toks == nil {
+		toks = []ci.APIToken{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tokens": toks})
+	return nil
+}
+
+// createdToken is the one response that carries a token's secret.
+type createdToken struct {
+	ci.APIToken
+	Token string `json:"token"`
+}
+
+func validName(name string) error {
+	name = strings.TrimSpace(name)
+	if name == "" || utf8.RuneCountInString(name) > 100 {
+		return ci.Errorf(ci.ErrInvalid, "invalid_name", "name must be 1 to 100 characters")
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return ci.Errorf(ci.ErrInvalid, "invalid_name", "name must not contain control characters")
+		}
+	}
+	return nil
+}
+
+// issueToken creates a personal API token for user and records it.
+func (s *Server) issueToken(r *http.Request, user ci.User, name string) (createdToken, error) {
+	if err := validName(name); err != nil {
+		return createdToken{}, err
+	}
+	plain, hash, err := auth.NewToken(auth.PrefixAPIToken)
+	if err != nil {
+		return createdToken{}, fmt.Errorf("generate API token: %w", err)
+	}
+	t, err := s.db.CreateAPIToken(r.Context(), ci.APIToken{UserID: user.ID, Name: strings.TrimSpace(name), Hint: auth.TokenHint(plain), TokenHash: hash})
+	if err != nil {
+		return createdToken{}, err
+	}
+	s.auditUser(r, user, "api_token.create", "api_token:"+strconv.FormatInt(t.ID, 10), ci.OutcomeSuccess, map[string]string{"name": t.Name})
+	return createdToken{APIToken: t, Token: plain}, nil
+}
+
+// auditUser records a user-level event in each of the user's organizations,
+// since the audit log is kept per organization.
+func (s *Server) auditUser(r *http.Request, user ci.User, action, target, outcome string, details map[string]string) {
+	orgs, err := s.db.ListUserOrgs(r.Context(), user.ID)
+	if err != nil {
+		s.logger.ErrorContext(r.Context(), "audit event not recorded", "action", action, "error", err)
+		return
+	}
+	uid := user.ID
+	for _, o := range orgs {
+		id := o.Org.ID
+		s.audit(r, ci.AuditEvent{OrgID: &id, ActorID: &uid, Actor: user.Email, Action: action, Target: target, Outcome: outcome, Details: details})
+	}
+}
+
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	t, err := s.issueToken(r, p.User, in.Name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, t)
+	return nil
+}
+
+func pathID(r *http.Request, name string) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, ci.Errorf(ci.ErrNotFound, "not_found", "not found")
+	}
+	return id, nil
+}
+
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, p *principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	t, err := s.db.RevokeAPIToken(r.Context(), p.User.ID, id)
+	if err != nil {
+		if errors.Is(err, ci.ErrNotFound) {
+			return ci.Errorf(ci.ErrNotFound, "not_found", "API token not found")
+		}
+		return err
+	}
+	s.auditUser(r, p.User, "api_token.revoke", "api_token:"+strconv.FormatInt(id, 10), ci.OutcomeSuccess, map[string]string{"name": t.Name})
+	writeJSON(w, http.StatusOK, t)
+	return nil
+}
+
+func (s *Server) getOrg(w http.ResponseWriter, r *http.Request, p *principal) error {
+	writeJSON(w, http.StatusOK, map[string]any{"organization": p.Org, "role": p.Role})
+	return nil
+}
+
+func (s *Server) listMembers(w http.ResponseWriter, r *http.Request, p *principal) error {
+	ms, err := s.db.ListMembers(r.Context(), p.Org.ID)
+	if err != nil {
+		return err
+	}
+	if ms == nil {
+		ms = []ci.Member{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"members": ms})
+	return nil
+}
+
+// memberInput is the body of POST /members.
+type memberInput struct {
+	Email    string  `json:"email"`
+	Name     string  `json:"name"`
+	Role     ci.Role `json:"role"`
+	Password string  `json:"password"`
+}
+
+// addMember adds an existing user, or creates the user with the given
+// password, as a member of the organization.
+func (s *Server) addMemberFor(r *http.Request, p *principal, in memberInput) (ci.Member, error) {
+	ctx := r.Context()
+	email := strings.ToLower(strings.TrimSpace(in.Email))
+	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 254 {
+		return ci.Member{}, ci.Errorf(ci.ErrInvalid, "invalid_email", "email must be a valid address such as ann@example.com")
+	}
+	if in.Role == "" {
+		in.Role = ci.RoleMember
+	}
+	if !in.Role.Valid() {
+		return ci.Member{}, ci.Errorf(ci.ErrInvalid, "invalid_role", "role must be admin or member")
+	}
+	var member ci.Member
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		u, err := s.db.UserByEmail(ctx, email)
+		switch {
+		case errors.Is(err, ci.ErrNotFound):
+			if in.Password == "" {
+				return ci.Errorf(ci.ErrInvalid, "password_required", "this person has no kitewatch account yet: give an initial password (they can change it later)")
+			}
+			if err := auth.ValidatePassword(in.Password); err != nil {
+				return err
+			}
+			hash, err := auth.HashPassword(in.Password)
+			if err != nil {
+				return err
+			}
+			if u, err = tx.CreateUser(ctx, email, strings.TrimSpace(in.Name), hash); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		}
+		if err := tx.AddMember(ctx, p.Org.ID, u.ID, in.Role); err != nil {
+			if errors.Is(err, ci.ErrConflict) {
+				return ci.Errorf(ci.ErrConflict, "already_member", "%s is already a member", email)
+			}
+			return err
+		}
+		u.PasswordHash = ""
+		member = ci.Member{User: u, Role: in.Role, CreatedAt: s.db.Now()}
+		return tx.AppendAudit(ctx, ci.AuditEvent{OrgID: &p.Org.ID, ActorID: p.actorID(), Actor: p.User.Email,
+			Action: "member.add", Target: "user:" + email, Outcome: ci.OutcomeSuccess, ClientIP: clientIP(r),
+			Details: map[string]string{"role": string(in.Role)}})
+	})
+	return member, err
+}
+
+func (s *Server) addMember(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var in memberInput
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	m, err := s.addMemberFor(r, p, in)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, m)
+	return nil
+}
+
+func (s *Server) setRole(r *http.Request, p *principal, userID int64, role ci.Role) error {
+	if !role.Valid() {
+		return ci.Errorf(ci.ErrInvalid, "invalid_role", "role must be admin or member")
+	}
+	if err := s.db.SetMemberRole(r.Context(), p.Org.ID, userID, role); err != nil {
+		if errors.Is(err, ci.ErrNotFound) {
+			return ci.Errorf(ci.ErrNotFound, "not_found", "member not found")
+		}
+		return err
+	}
+	s.audit(r, ci.AuditEvent{OrgID: &p.Org.ID, ActorID: p.actorID(), Actor: p.User.Email, Action: "member.role",
+		Target: "user:" + strconv.FormatInt(userID, 10), Outcome: ci.OutcomeSuccess, Details: map[string]string{"role": string(role)}})
+	return nil
+}
+
+func (s *Server) updateMember(w http.ResponseWriter, r *http.Request, p *principal) error {
+	id, err := pathID(r, "user_id")
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Role ci.Role `json:"role"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	if err := s.setRole(r, p, id, in.Role); err != nil {
+		return err
+	}
+	m, err := s.db.Membership(r.Context(), p.Org.ID, id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, m)
+	return nil
+}
+
+func (s *Server) removeMemberID(r *http.Request, p *principal, id int64) error {
+	if err := s.db.RemoveMember(r.Context(), p.Org.ID, id); err != nil {
+		if errors.Is(err, ci.ErrNotFound) {
+			return ci.Errorf(ci.ErrNotFound, "not_found", "member not found")
+		}
+		return err
+	}
+	s.audit(r, ci.AuditEvent{OrgID: &p.Org.ID, ActorID: p.actorID(), Actor: p.User.Email, Action: "member.remove",
+		Target: "user:" + strconv.FormatInt(id, 10), Outcome: ci.OutcomeSuccess})
+	return nil
+}
+
+func (s *Server) removeMember(w http.ResponseWriter, r *http.Request, p *principal) error {
+	id, err := pathID(r, "user_id")
+	if err != nil {
+		return err
+	}
+	if err := s.removeMemberID(r, p, id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, p *principal) error {
+	f := store.AuditFilter{OrgID: p.Org.ID, Action: r.URL.Query().Get("action")}
+	if v := r.URL.Query().Get("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return ci.Errorf(ci.ErrInvalid, "invalid_before", "before must be an event id")
+		}
+		f.BeforeID = n
+	}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			return ci.Errorf(ci.ErrInvalid, "invalid_limit", "limit must be between 1 and 500")
+		}
+		f.Limit = n
+	}
+	evs, err := s.db.ListAudit(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	if evs == nil {
+		evs = []ci.AuditEvent{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": evs})
+	return nil
+}

@@ -1,0 +1,434 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/kitewatch/kitewatch/internal/auth"
+	"github.com/kitewatch/kitewatch/internal/ci"
+	"github.com/kitewatch/kitewatch/internal/store"
+	"github.com/kitewatch/kitewatch/internal/web/middleware"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// pages holds every template, parsed once at startup: each page template is
+// parsed together with the layout.
+var pages = parsePages()
+
+var funcs = template.FuncMap{
+	"timeago": timeago,
+	"datetime": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format("2006-01-02 15:04 UTC")
+	},
+	"deref": func(t *time.Time) time.Time {
+		if t == nil {
+			return time.Time{}
+		}
+		return *t
+	},
+	"title": func(s string) string {
+		if s == "" {
+			return s
+		}
+		return strings.ToUpper(s[:1]) + strings.ReplaceAll(s[1:], "_", " ")
+	},
+	"join": strings.Join,
+	"contains": func(list []string, s string) bool {
+		for _, v := range list {
+			if v == s {
+				return true
+			}
+		}
+		return false
+	},
+}
+
+func parsePages() map[string]*template.Template {
+	out := map[string]*template.Template{}
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		panic(err)
+	}
+	for _, n := range names {
+		base := strings.TrimPrefix(n, "templates/")
+		if base == "layout.html" {
+			continue
+		}
+		out[strings.TrimSuffix(base, ".html")] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n))
+	}
+	return out
+}
+
+func timeago(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := time.Since(t)
+	future := d < 0
+	if future {
+		d = -d
+	}
+	var s string
+	switch {
+	case d < time.Minute:
+		s = "less than a minute"
+	case d < time.Hour:
+		s = plural(int(d/time.Minute), "minute")
+	case d < 48*time.Hour:
+		s = plural(int(d/time.Hour), "hour")
+	default:
+		s = plural(int(d/(24*time.Hour)), "day")
+	}
+	if future {
+		return "in " + s
+	}
+	return s + " ago"
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}
+
+// page is the data every template gets.
+type page struct {
+	Title   string
+	User    *ci.User
+	Org     *ci.Org
+	Role    ci.Role
+	Orgs    []ci.OrgRole
+	CSRF    string
+	Flash   string
+	Error   string
+	Section string
+	Data    any
+}
+
+func (p page) IsAdmin() bool { return p.Role == ci.RoleAdmin }
+
+// render writes a page; templates render into a buffer first so a template
+// error becomes a clean 500 rather than half a page.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
+	t, ok := pages[name]
+	if !ok {
+		s.logger.ErrorContext(r.Context(), "unknown template", "name", name)
+		http.Error(w, "internal server error", http.StatusInternalServerError)
+		return
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout.html", p); err != nil {
+		s.logger.ErrorContext(r.Context(), "render page", "name", name, "error", err)
+		http.Error(w, "internal server error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+func (s *Server) uiRoutes() {
+	static, _ := fs.Sub(staticFS, "static")
+	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	s.mux.HandleFunc("GET /setup/{token}", s.setupForm)
+	s.mux.HandleFunc("POST /setup/{token}", s.setupSubmit)
+	s.mux.HandleFunc("GET /signin", s.signinForm)
+	s.mux.HandleFunc("POST /signin", s.signinSubmit)
+	s.mux.HandleFunc("POST /signout", s.signout)
+	s.mux.Handle("GET /{$}", s.ui(s.home))
+	s.mux.Handle("GET /orgs/{org}", s.orgUI(roleMember, s.orgHome))
+}
+
+type uiHandler func(w http.ResponseWriter, r *http.Request, p *principal, pg *page) error
+
+// ui wraps a page that needs a signed-in user; anonymous visitors go to
+// /signin. Unsafe methods must carry the session's CSRF token.
+func (s *Server) ui(h uiHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sess, err := s.sessionFromCookie(r)
+		if err != nil {
+			if errors.Is(err, ci.ErrUnauthenticated) {
+				http.Redirect(w, r, "/signin?next="+url.QueryEscape(r.URL.Path), http.StatusSeeOther)
+				return
+			}
+			s.uiError(w, r, err)
+			return
+		}
+		u, err := s.db.UserByID(r.Context(), sess.UserID)
+		if err != nil {
+			s.uiError(w, r, err)
+			return
+		}
+		p := &principal{User: u, Session: sess}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(sess.CSRFToken)) != 1 {
+				s.uiError(w, r, ci.Errorf(ci.ErrForbidden, "csrf", "this form has expired: go back, reload the page and try again"))
+				return
+			}
+		}
+		orgs, err := s.db.ListUserOrgs(r.Context(), u.ID)
+		if err != nil {
+			s.uiError(w, r, err)
+			return
+		}
+		pg := &page{User: &u, Orgs: orgs, CSRF: sess.CSRFToken, Flash: r.URL.Query().Get("flash")}
+		if err := h(w, r, p, pg); err != nil {
+			s.uiError(w, r, err)
+		}
+	})
+}
+
+// orgUI wraps an organization page; see orgAPI for the access rules.
+func (s *Server) orgUI(need roleNeed, h uiHandler) http.Handler {
+	return s.ui(func(w http.ResponseWriter, r *http.Request, p *principal, pg *page) error {
+		if err := s.loadOrg(r.Context(), r.PathValue("org"), need, p); err != nil {
+			return err
+		}
+		pg.Org, pg.Role = p.Org, p.Role
+		return h(w, r, p, pg)
+	})
+}
+
+// uiError renders an error page with a safe message.
+func (s *Server) uiError(w http.ResponseWriter, r *http.Request, err error) {
+	status, _, msg := errorStatus(err)
+	if status >= 500 {
+		s.logger.ErrorContext(r.Context(), "page failed", "route", r.Pattern, "request_id", middleware.RequestIDFrom(r.Context()), "error", err)
+	}
+	s.render(w, r, status, "error", page{Title: http.StatusText(status), Error: msg, Data: status})
+}
+
+func (s *Server) home(w http.ResponseWriter, r *http.Request, p *principal, pg *page) error {
+	if len(pg.Orgs) == 1 {
+		http.Redirect(w, r, "/orgs/"+pg.Orgs[0].Org.Slug, http.StatusSeeOther)
+		return nil
+	}
+	pg.Title = "Your organizations"
+	s.render(w, r, http.StatusOK, "home", *pg)
+	return nil
+}
+
+func (s *Server) orgHome(w http.ResponseWriter, r *http.Request, p *principal, pg *page) error {
+	pg.Title = p.Org.Name
+	s.render(w, r, http.StatusOK, "org", *pg)
+	return nil
+}
+
+// startSession signs user in: a new session secret (rotated on every sign-in),
+// stored as a hash, sent as an HttpOnly cookie.
+func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, user ci.User) error {
+	plain, hash, err := auth.NewToken(auth.PrefixSession)
+	if err != nil {
+		return fmt.Errorf("generate session: %w", err)
+	}
+	csrf, _, err := auth.NewToken("csrf")
+	if err != nil {
+		return fmt.Errorf("generate csrf token: %w", err)
+	}
+	now := s.db.Now()
+	exp := now.Add(s.SessionTTL)
+	if _, err := s.db.CreateSession(ctx, ci.Session{TokenHash: hash, UserID: user.ID, CSRFToken: csrf, CreatedAt: now, ExpiresAt: exp, LastSeen: now}); err != nil {
+		return err
+	}
+	http.SetCookie(w, auth.SessionCookie(plain, exp, s.Secure))
+	return nil
+}
+
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
+		return "/"
+	}
+	return next
+}
+
+func (s *Server) signinForm(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.sessionFromCookie(r); err == nil {
+		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
+		return
+	}
+	s.render(w, r, http.StatusOK, "signin", page{Title: "Sign in", Data: map[string]string{"Next": safeNext(r.URL.Query().Get("next"))}})
+}
+
+func clientIP(r *http.Request) string { return middleware.ClientIPFrom(r.Context()) }
+
+func (s *Server) signinSubmit(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	email := strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
+	pw := r.PostFormValue("password")
+	next := safeNext(r.PostFormValue("next"))
+	data := map[string]string{"Next": next, "Email": email}
+	fail := func(status int, msg string) {
+		s.render(w, r, status, "signin", page{Title: "Sign in", Error: msg, Data: data})
+	}
+	ip := clientIP(r)
+	if wait := s.signins.Check(ip, email); wait > 0 {
+		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+		fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-in attempts. Try again in %s.", wait.Round(time.Second)+time.Second))
+		return
+	}
+	u, err := s.db.UserByEmail(ctx, email)
+	ok := false
+	switch {
+	case err == nil:
+		ok, _ = auth.CheckPassword(u.PasswordHash, pw)
+	case errors.Is(err, ci.ErrNotFound):
+		auth.DummyCheck(pw) // same cost as a real check: no account enumeration by timing
+	default:
+		s.uiError(w, r, err)
+		return
+	}
+	if !ok {
+		s.signins.Failure(ip, email)
+		if err == nil {
+			s.auditUser(r, u, "signin", "user:"+email, ci.OutcomeFailure, nil)
+		}
+		fail(http.StatusUnauthorized, "That email and password do not match an account.")
+		return
+	}
+	s.signins.Success(ip, email)
+	if auth.NeedsRehash(u.PasswordHash) {
+		if h, err := auth.HashPassword(pw); err == nil {
+			_ = s.db.SetPasswordHash(ctx, u.ID, h)
+		}
+	}
+	if err := s.startSession(ctx, w, u); err != nil {
+		s.uiError(w, r, err)
+		return
+	}
+	s.auditUser(r, u, "signin", "user:"+email, ci.OutcomeSuccess, nil)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (s *Server) signout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(auth.SessionCookieName(s.Secure)); err == nil {
+		sess, err := s.db.SessionByHash(r.Context(), auth.HashToken(c.Value))
+		if err == nil && subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(sess.CSRFToken)) == 1 {
+			_ = s.db.DeleteSession(r.Context(), auth.HashToken(c.Value))
+		}
+	}
+	http.SetCookie(w, auth.ClearSessionCookie(s.Secure))
+	http.Redirect(w, r, "/signin", http.StatusSeeOther)
+}
+
+// NewSetupLink creates the one-time first-run link (valid for 1 hour) when no
+// user exists yet, and returns its URL; it returns "" once set up.
+func NewSetupLink(ctx context.Context, db *store.DB, publicURL string) (string, error) {
+	n, err := db.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return "", err
+	}
+	plain, hash, err := auth.NewToken(auth.PrefixSetup)
+	if err != nil {
+		return "", fmt.Errorf("generate setup link: %w", err)
+	}
+	if err := db.CreateSetupLink(ctx, hash, db.Now().Add(time.Hour)); err != nil {
+		return "", err
+	}
+	return publicURL + "/setup/" + plain, nil
+}
+
+func (s *Server) setupValid(r *http.Request) bool {
+	tok := r.PathValue("token")
+	if !auth.LooksLikeToken(auth.PrefixSetup, tok) {
+		return false
+	}
+	ok, err := s.db.SetupLinkValid(r.Context(), auth.HashToken(tok))
+	return err == nil && ok
+}
+
+func (s *Server) setupForm(w http.ResponseWriter, r *http.Request) {
+	if !s.setupValid(r) {
+		s.render(w, r, http.StatusNotFound, "error", page{Title: "Setup link not valid",
+			Error: "This setup link has expired or was already used. Restart kitewatch serve to print a new one, or sign in.", Data: 404})
+		return
+	}
+	s.render(w, r, http.StatusOK, "setup", page{Title: "Set up kitewatch", Data: map[string]string{}})
+}
+
+func (s *Server) setupSubmit(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	in := map[string]string{
+		"OrgName": strings.TrimSpace(r.PostFormValue("org_name")),
+		"OrgSlug": strings.ToLower(strings.TrimSpace(r.PostFormValue("org_slug"))),
+		"Email":   strings.ToLower(strings.TrimSpace(r.PostFormValue("email"))),
+		"Name":    strings.TrimSpace(r.PostFormValue("name")),
+	}
+	pw := r.PostFormValue("password")
+	fail := func(err error) {
+		status, _, msg := errorStatus(err)
+		s.render(w, r, status, "setup", page{Title: "Set up kitewatch", Error: msg, Data: in})
+	}
+	if !s.setupValid(r) {
+		s.render(w, r, http.StatusNotFound, "error", page{Title: "Setup link not valid",
+			Error: "This setup link has expired or was already used. Restart kitewatch serve to print a new one, or sign in.", Data: 404})
+		return
+	}
+	if err := ValidateOrg(in["OrgSlug"], in["OrgName"]); err != nil {
+		fail(err)
+		return
+	}
+	if err := ValidateEmail(in["Email"]); err != nil {
+		fail(err)
+		return
+	}
+	if err := auth.ValidatePassword(pw); err != nil {
+		fail(err)
+		return
+	}
+	if pw != r.PostFormValue("password_confirm") {
+		fail(ci.Errorf(ci.ErrInvalid, "password_mismatch", "the two passwords do not match"))
+		return
+	}
+	hash, err := auth.HashPassword(pw)
+	if err != nil {
+		fail(err)
+		return
+	}
+	var user ci.User
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.ConsumeSetupLink(ctx, auth.HashToken(r.PathValue("token"))); err != nil {
+			return err
+		}
+		org, err := tx.CreateOrg(ctx, in["OrgSlug"], in["OrgName"])
+		if err != nil {
+			return err
+		}
+		if user, err = tx.CreateUser(ctx, in["Email"], in["Name"], hash); err != nil {
+			return err
+		}
+		if err := tx.AddMember(ctx, org.ID, user.ID, ci.RoleAdmin); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, ci.AuditEvent{OrgID: &org.ID, ActorID: &user.ID, Actor: user.Email, Action: "setup",
+			Target: "org:" + org.Slug, Outcome: ci.OutcomeSuccess, ClientIP: clientIP(r)})
+	})
+	if err != nil {
+		fail(err)
+		return
+	}
+	if err := s.startSession(ctx, w, user); err != nil {
+		s.uiError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/orgs/"+in["OrgSlug"], http.StatusSeeOther)
+}
