@@ -754,18 +754,16 @@ func compileBuild(w *world, sc *Scenario, p string, pl *pipeline, bs BuildSpec, 
 }
 
 func compileLog(sc *Scenario, p string, ls *LogSpec, openFiles bool) (logSource, error) {
+	// Text may be empty (an empty log); file and generate exclude the others.
 	n := 0
-	if ls.Text != "" {
-		n++
-	}
 	if ls.File != "" {
 		n++
 	}
 	if ls.Generate != nil {
 		n++
 	}
-	if n != 1 {
-		return logSource{}, fieldErr(p, "a log needs exactly one of text, file or generate")
+	if n > 1 || (n == 1 && ls.Text != "") {
+		return logSource{}, fieldErr(p, "a log takes only one of text, file or generate")
 	}
 	switch {
 	case ls.Generate != nil:
