@@ -1,0 +1,614 @@
+package classify
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	mbits "math/bits"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/kitewatch/kitewatch/internal/logparse"
+)
+
+// Limits that keep memory bounded whatever the log.
+const (
+	ringSize         = 64
+	maxFindings      = 400 // findings kept while streaming
+	maxTestIndex     = 4096
+	maxPytestDetails = 256
+	maxExcerptLine   = 400 // bytes per excerpt line
+	maxLocations     = 8
+	maxTests         = 20
+)
+
+type engine struct {
+	rules  []*compiledRule
+	lits   *literalSet
+	litMap [][]int // literal → rule indexes
+	nWords int
+}
+
+var (
+	defaultOnce   sync.Once
+	defaultEngine *engine
+	defaultErr    error
+)
+
+func newEngine(rules []Rule) (*engine, error) {
+	crs, err := compileRules(rules)
+	if err != nil {
+		return nil, err
+	}
+	e := &engine{rules: crs, nWords: (len(crs) + 63) / 64}
+	litIndex := map[string]int{}
+	var lits []string
+	for _, r := range crs {
+		for _, l := range r.Literals {
+			i, ok := litIndex[l]
+			if !ok {
+				i = len(lits)
+				litIndex[l] = i
+				lits = append(lits, l)
+				e.litMap = append(e.litMap, nil)
+			}
+			e.litMap[i] = append(e.litMap[i], r.idx)
+		}
+	}
+	e.lits = newLiteralSet(lits)
+	return e, nil
+}
+
+// Analyze reads a job log from r and explains why the job failed. It reads
+// the log once, in constant memory. It fails only when reading r fails.
+func Analyze(r io.Reader, opts Options) (Result, error) {
+	defaultOnce.Do(func() { defaultEngine, defaultErr = newEngine(Rules) })
+	if defaultErr != nil {
+		return Result{}, fmt.Errorf("compile rules: %w", defaultErr)
+	}
+	return defaultEngine.analyze(r, opts)
+}
+
+// ringLine is a line kept for context.
+type ringLine struct {
+	num     int
+	text    []byte
+	section string
+	kind    logparse.Kind
+}
+
+// finding is a failure being built.
+type finding struct {
+	rule      *compiledRule
+	category  Category
+	priority  int
+	secondary bool
+	conf      float64
+	vars      map[string]string
+	section   string
+	root      []string
+	before    []string
+	after     []string
+	locs      []Location
+	tests     []string
+	first     int
+	last      int
+	remaining int
+	blanks    int
+	mode      string
+	title     string // set by blocks; otherwise from the template
+	resolved  bool
+	merged    bool
+}
+
+type analysis struct {
+	e     *engine
+	opts  Options
+	ring  [ringSize]ringLine
+	n     int // lines seen
+	hits  []uint64
+	found []*finding
+	open  *finding // the finding collecting after-context
+	block blockCollector
+
+	testIndex map[string]*finding
+	states    map[string]bool
+	command   string
+
+	agentSeen   bool
+	agentFailed bool
+	exitStatus  int
+	exitLine    int
+	exitContext []string
+	exitSection string
+
+	pySection string
+	pyDetails map[string]*pyDetail
+	pyOrder   []string
+}
+
+type pyDetail struct {
+	elines []string
+	locs   []Location
+}
+
+func (e *engine) analyze(r io.Reader, opts Options) (Result, error) {
+	opts = opts.withDefaults()
+	a := &analysis{
+		e:         e,
+		opts:      opts,
+		hits:      make([]uint64, e.nWords),
+		testIndex: map[string]*finding{},
+		states:    map[string]bool{},
+		pyDetails: map[string]*pyDetail{},
+	}
+	p := logparse.New(r, logparse.Options{MaxLineLength: opts.MaxLineLength})
+	for p.Next() {
+		a.line(p.Line())
+	}
+	if a.block != nil {
+		a.finishBlock()
+	}
+	if err := p.Err(); err != nil {
+		return Result{}, fmt.Errorf("read job log: %w", err)
+	}
+	return a.result(), nil
+}
+
+func (a *analysis) line(ln *logparse.Line) {
+	t := ln.Text
+	if ln.Timestamp > 0 {
+		a.agentSeen = true
+	}
+	switch ln.Kind {
+	case logparse.KindAgentFailure, logparse.KindExitStatus:
+		a.agentSeen = true
+		if !a.agentFailed || ln.Kind == logparse.KindAgentFailure {
+			a.exitStatus = ln.ExitStatus
+		}
+		if !a.agentFailed {
+			a.exitLine = ln.Number
+			a.exitSection = ln.Section
+			a.exitContext = a.recent(12)
+		}
+		a.agentFailed = true
+		a.closeContext()
+	case logparse.KindCommand:
+		a.command = string(t[2:])
+		a.closeContext()
+	case logparse.KindGroup:
+		if bytes.HasPrefix(t, []byte("~~~ Running")) || bytes.HasPrefix(t, []byte("~~~ Preparing")) {
+			a.agentSeen = true
+		}
+		a.closeContext()
+		a.pySection = ""
+	}
+
+	if a.block != nil {
+		if a.block.feed(a, ln) {
+			a.finishBlock()
+		}
+		a.push(ln)
+		return
+	}
+	if a.open != nil {
+		a.feedContext(ln)
+	}
+	if ln.Kind == logparse.KindText {
+		a.pytest(ln)
+		a.match(ln)
+	}
+	a.push(ln)
+}
+
+func (a *analysis) push(ln *logparse.Line) {
+	slot := &a.ring[a.n%ringSize]
+	slot.num = ln.Number
+	slot.text = append(slot.text[:0], ln.Text...)
+	slot.section = ln.Section
+	slot.kind = ln.Kind
+	a.n++
+}
+
+// recent returns up to n of the most recent non-blank text lines, oldest first.
+func (a *analysis) recent(n int) []string {
+	var out []string
+	for i := 1; i <= ringSize && i <= a.n && len(out) < n; i++ {
+		rl := &a.ring[(a.n-i)%ringSize]
+		if rl.kind != logparse.KindText || len(bytes.TrimSpace(rl.text)) == 0 {
+			continue
+		}
+		out = append(out, excerptLine(rl.text))
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
+
+func excerptLine(b []byte) string {
+	if len(b) > maxExcerptLine {
+		b = b[:maxExcerptLine]
+	}
+	return string(b)
+}
+
+func isIndented(t []byte) bool {
+	return len(t) > 0 && (t[0] == ' ' || t[0] == '\t')
+}
+
+func isBlank(t []byte) bool { return len(bytes.TrimSpace(t)) == 0 }
+
+// feedContext adds ln to the open finding's after-context, or closes it.
+func (a *analysis) feedContext(ln *logparse.Line) {
+	f := a.open
+	if ln.Kind != logparse.KindText || f.remaining <= 0 {
+		a.closeContext()
+		return
+	}
+	t := ln.Text
+	blank := isBlank(t)
+	switch f.mode {
+	case "indented":
+		if blank {
+			f.blanks++
+			if f.blanks > 1 {
+				a.closeContext()
+			}
+			return
+		}
+		if !isIndented(t) {
+			a.closeContext()
+			return
+		}
+	case "blank":
+		if blank {
+			if len(f.after) > 0 {
+				a.closeContext()
+			}
+			return
+		}
+	default:
+		if blank {
+			return
+		}
+	}
+	f.blanks = 0
+	f.after = append(f.after, excerptLine(t))
+	f.last = ln.Number
+	f.remaining--
+}
+
+func (a *analysis) closeContext() { a.open = nil }
+
+// match runs the prefilter and the candidate rules on one line.
+func (a *analysis) match(ln *logparse.Line) {
+	any := false
+	a.e.lits.scan(ln.Text, func(li int) {
+		for _, ri := range a.e.litMap[li] {
+			a.hits[ri>>6] |= 1 << (ri & 63)
+			any = true
+		}
+	})
+	if !any {
+		return
+	}
+	var text string
+	matched := false
+	for w := range a.hits {
+		bits := a.hits[w]
+		a.hits[w] = 0
+		for bits != 0 && !matched {
+			b := bits & -bits
+			bits ^= b
+			r := a.e.rules[w*64+mbits.TrailingZeros64(b)]
+			if r.State != "" && !a.states[r.State] {
+				continue
+			}
+			if r.Action == "pass" && len(a.testIndex) == 0 {
+				continue
+			}
+			if r.Weak && a.open != nil {
+				continue
+			}
+			if text == "" {
+				text = string(ln.Text)
+			}
+			m := r.re.FindStringSubmatchIndex(text)
+			if m == nil || (r.not != nil && r.not.MatchString(text)) {
+				continue
+			}
+			a.apply(r, ln, text, m)
+			matched = true
+		}
+	}
+}
+
+func groupVars(r *compiledRule, text string, m []int) map[string]string {
+	vars := map[string]string{"text": strings.TrimSpace(text)}
+	for name, i := range r.groups {
+		if m[2*i] < 0 {
+			continue
+		}
+		v := text[m[2*i]:m[2*i+1]]
+		base := strings.TrimRight(name, "23")
+		if base != name {
+			if vars[base] == "" {
+				vars[base] = v
+			}
+			continue
+		}
+		if vars[name] == "" {
+			vars[name] = v
+		}
+	}
+	return vars
+}
+
+func (a *analysis) apply(r *compiledRule, ln *logparse.Line, text string, m []int) {
+	vars := groupVars(r, text, m)
+	switch {
+	case r.Action == "pass":
+		a.pass(vars["test"], ln.Number)
+		return
+	case strings.HasPrefix(r.Action, "state:"):
+		a.states[r.Action[len("state:"):]] = true
+		return
+	case strings.HasPrefix(r.Action, "unstate:"):
+		a.states[r.Action[len("unstate:"):]] = false
+		return
+	}
+	if r.Group {
+		if prev := a.lastOf(r); prev != nil && ln.Number-prev.last <= 12 && len(prev.root) < 12 {
+			prev.root = append(prev.root, excerptLine(ln.Text))
+			prev.addLoc(a, vars)
+			prev.last = ln.Number
+			prev.remaining = r.After
+			prev.blanks = 0
+			a.open = prev
+			return
+		}
+	}
+	if len(a.found) >= maxFindings {
+		return
+	}
+	f := &finding{
+		rule: r, category: r.Category, priority: r.Priority, secondary: r.Secondary,
+		conf: r.Confidence, vars: vars, section: ln.Section,
+		root: []string{excerptLine(ln.Text)}, first: ln.Number, last: ln.Number,
+		remaining: r.After, mode: r.AfterMode,
+	}
+	if r.Action == "eslint" {
+		vars["path"] = a.eslintPath()
+	}
+	if r.prevTest != nil {
+		if tn := a.prevTest(r.prevTest); tn != "" {
+			vars["test"] = tn
+		}
+	}
+	f.addLoc(a, vars)
+	if tn := vars["test"]; tn != "" {
+		f.tests = append(f.tests, tn)
+	}
+	if r.Before > 0 {
+		f.before = a.beforeContext(r.Before)
+	}
+	if strings.HasPrefix(r.Action, "block:") {
+		a.startBlock(r.Action[len("block:"):], f)
+		a.found = append(a.found, f)
+		a.open = nil
+		return
+	}
+	// A test failure right after a data race is the race's test.
+	if f.category == Test && len(f.tests) > 0 && len(a.found) > 0 {
+		prev := a.found[len(a.found)-1]
+		if prev.rule.ID == "go-race" && ln.Number-prev.last < 60 {
+			prev.addTests(f.tests)
+			a.index(prev)
+			return
+		}
+	}
+	a.found = append(a.found, f)
+	a.index(f)
+	if r.After > 0 {
+		a.open = f
+	} else {
+		a.open = nil
+	}
+}
+
+func (a *analysis) lastOf(r *compiledRule) *finding {
+	for i := len(a.found) - 1; i >= 0 && i >= len(a.found)-3; i-- {
+		if a.found[i].rule == r {
+			return a.found[i]
+		}
+	}
+	return nil
+}
+
+func (a *analysis) index(f *finding) {
+	if f.category != Test && f.category != Timeout {
+		return
+	}
+	for _, tn := range f.tests {
+		if len(a.testIndex) < maxTestIndex {
+			a.testIndex[tn] = f
+		}
+	}
+}
+
+// pass resolves earlier failures of a test that later passed (a retry).
+func (a *analysis) pass(name string, num int) {
+	if name == "" {
+		return
+	}
+	for tn, f := range a.testIndex {
+		if tn == name || strings.HasSuffix(tn, " › "+name) || strings.HasSuffix(tn, " > "+name) {
+			if f.first < num {
+				f.removeTest(tn)
+				delete(a.testIndex, tn)
+			}
+		}
+	}
+}
+
+func (f *finding) removeTest(tn string) {
+	out := f.tests[:0]
+	for _, t := range f.tests {
+		if t != tn {
+			out = append(out, t)
+		}
+	}
+	f.tests = out
+	if len(f.tests) == 0 {
+		f.resolved = true
+	}
+}
+
+func (f *finding) addTests(ts []string) {
+	for _, t := range ts {
+		if !containsStr(f.tests, t) && len(f.tests) < maxTests {
+			f.tests = append(f.tests, t)
+		}
+	}
+}
+
+func containsStr(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *finding) addLoc(a *analysis, vars map[string]string) {
+	p := vars["path"]
+	if p == "" {
+		return
+	}
+	line, _ := strconv.Atoi(vars["line"])
+	col, _ := strconv.Atoi(vars["col"])
+	f.addLocation(Location{Path: relPath(p, a.opts.RepoPrefixes), Line: line, Column: col})
+}
+
+func (f *finding) addLocation(l Location) {
+	if l.Path == "" || len(f.locs) >= maxLocations {
+		return
+	}
+	for _, x := range f.locs {
+		if x == l {
+			return
+		}
+	}
+	f.locs = append(f.locs, l)
+}
+
+// beforeContext returns up to n lines before the current one, oldest first,
+// stopping at a header, a command or a blank line.
+func (a *analysis) beforeContext(n int) []string {
+	var out []string
+	for i := 1; i <= n && i <= a.n && i < ringSize; i++ {
+		rl := &a.ring[(a.n-i)%ringSize]
+		if rl.kind != logparse.KindText || isBlank(rl.text) || bytes.HasPrefix(rl.text, []byte("=== RUN")) ||
+			bytes.Contains(rl.text, []byte("--- PASS")) || bytes.Contains(rl.text, []byte("--- FAIL")) {
+			break
+		}
+		out = append(out, excerptLine(rl.text))
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
+
+var eslintHeader = regexp.MustCompile(`^\s*((?:[A-Za-z]:)?[\w.@/\\~-]+\.(?:[cm]?[jt]sx?|vue|svelte|json|md|mdx|html|astro|graphql|ya?ml))$`)
+
+// eslintPath finds the file header line that eslint's stylish format prints
+// above a file's problems.
+func (a *analysis) eslintPath() string {
+	for i := 1; i < ringSize && i <= a.n; i++ {
+		rl := &a.ring[(a.n-i)%ringSize]
+		if rl.kind != logparse.KindText {
+			return ""
+		}
+		if len(rl.text) > 0 && rl.text[0] != ' ' && bytes.IndexByte(rl.text, ' ') < 0 {
+			if m := eslintHeader.FindSubmatch(rl.text); m != nil {
+				return string(m[1])
+			}
+		}
+	}
+	return ""
+}
+
+func (a *analysis) prevTest(re *regexp.Regexp) string {
+	for i := 1; i <= 4 && i <= a.n; i++ {
+		rl := &a.ring[(a.n-i)%ringSize]
+		if m := re.FindSubmatch(rl.text); m != nil {
+			if k := re.SubexpIndex("test"); k > 0 {
+				return strings.TrimSpace(string(m[k]))
+			}
+		}
+	}
+	return ""
+}
+
+var (
+	pySectionRe = regexp.MustCompile(`^_{3,} (.+?) _{3,}$`)
+	pyLocRe     = regexp.MustCompile(`^(\S+\.py):(\d+): (\w+(?:\.\w+)*)$`)
+)
+
+// pytest remembers the assertion lines and locations of pytest's failure
+// sections so that the short summary's FAILED lines can show them.
+func (a *analysis) pytest(ln *logparse.Line) {
+	t := ln.Text
+	if len(t) > 6 && t[0] == '_' && t[1] == '_' && t[2] == '_' {
+		if m := pySectionRe.FindSubmatch(t); m != nil {
+			a.pySection = string(m[1])
+			if _, ok := a.pyDetails[a.pySection]; !ok {
+				if len(a.pyOrder) >= maxPytestDetails {
+					delete(a.pyDetails, a.pyOrder[0])
+					a.pyOrder = a.pyOrder[1:]
+				}
+				a.pyDetails[a.pySection] = &pyDetail{}
+				a.pyOrder = append(a.pyOrder, a.pySection)
+			}
+			return
+		}
+	}
+	if a.pySection == "" {
+		return
+	}
+	if len(t) > 0 && t[0] == '=' && bytes.HasPrefix(t, []byte("====")) {
+		a.pySection = ""
+		return
+	}
+	d := a.pyDetails[a.pySection]
+	if d == nil {
+		return
+	}
+	if len(t) > 1 && t[0] == 'E' && t[1] == ' ' && len(d.elines) < 8 {
+		d.elines = append(d.elines, excerptLine(t))
+	} else if bytes.Contains(t, []byte(".py:")) && len(d.locs) < 6 {
+		if m := pyLocRe.FindSubmatch(t); m != nil {
+			n, _ := strconv.Atoi(string(m[2]))
+			d.locs = append(d.locs, Location{Path: relPath(string(m[1]), a.opts.RepoPrefixes), Line: n})
+		}
+	}
+}
+
+func (a *analysis) pyDetailFor(nodeid string) *pyDetail {
+	i := strings.Index(nodeid, "::")
+	if i < 0 {
+		return nil
+	}
+	parts := strings.Split(nodeid[i+2:], "::")
+	for _, key := range []string{strings.Join(parts, "."), parts[len(parts)-1]} {
+		if d := a.pyDetails[key]; d != nil {
+			return d
+		}
+	}
+	return nil
+}

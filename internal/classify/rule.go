@@ -1,0 +1,161 @@
+package classify
+
+import (
+	"fmt"
+	"regexp"
+)
+
+// Rule recognises one kind of failure line. Rules are data: the table in
+// rules.go is the whole of the analyser's knowledge of tool output formats.
+//
+// A rule's Pattern may use these named groups: path, line, col (a location),
+// test (a failing or passing test), msg, code and any other name for use in
+// the Title template.
+type Rule struct {
+	// ID names the rule; it is part of the fingerprint.
+	ID string
+	// Category of the failures the rule finds.
+	Category Category
+	// Literals are the prefilter: the rule is only tried on lines containing
+	// at least one of them (case-sensitive, at least 2 bytes each).
+	Literals []string
+	// Pattern is tried on the ANSI-free text of candidate lines.
+	Pattern string
+	// Not, when set, rejects a line that also matches it.
+	Not string
+	// Title is a template: ${name} expands to a group of Pattern, ${text} to
+	// the whole line, ${next} to the first non-blank context line after it
+	// (tool prefixes like "npm ERR! " removed) and ${locmsg} to the msg group
+	// of the first LocPattern match in the context.
+	Title string
+	// Priority orders failures: higher is more causal. See the constants.
+	Priority int
+	// Confidence in [0,1] of a failure found by this rule.
+	Confidence float64
+	// After is how many lines of context after the match go in the excerpt.
+	After int
+	// AfterMode says how the after-context ends: "" after After lines,
+	// "indented" at the first line that is not indented (blank lines allowed),
+	// "blank" at the first blank line.
+	AfterMode string
+	// Before is how many lines before the match go in the excerpt, stopping
+	// at a group header, a command or a blank line.
+	Before int
+	// Group merges a match into the previous failure of the same rule when
+	// it is within a few lines of it (a list of compiler errors is one
+	// failure with several locations).
+	Group bool
+	// Secondary marks a consequence, like "make: *** Error 2" or
+	// "BUILD FAILED": it is only reported when nothing primary was found.
+	Secondary bool
+	// Weak rules do not start a failure on a line that is already part of
+	// another failure's context (a panic inside a test's output).
+	Weak bool
+	// Action gives the rule a special role: "pass" (the test passed, which
+	// resolves an earlier failure of the same test), "block:<kind>" (a
+	// multi-line structure collected by code: traceback, gopanic, gorace),
+	// "state:<name>" / "unstate:<name>" (enter or leave a parser state),
+	// "eslint" (the path is on the preceding file header line) or
+	// "prevtest:<regexp>" (the test name is on one of the 3 preceding lines).
+	Action string
+	// State, when set, makes the rule apply only while that state is on.
+	State string
+	// LocPattern finds more locations (and ${locmsg}) in the context lines.
+	LocPattern string
+	// RequireLoc demotes a failure without any location to a secondary,
+	// unknown one (rustc's "error:" without "-->" is not a compiler error).
+	RequireLoc bool
+	// Refine adjusts the category when the excerpt, the line or the current
+	// command match.
+	Refine []Refinement
+}
+
+// Refinement changes a failure's category (and possibly makes it primary)
+// when Pattern matches In: "line" (the matched line), "excerpt" (any line
+// of the excerpt) or "command" (the last "$ command" the agent ran).
+type Refinement struct {
+	In       string
+	Pattern  string
+	Category Category
+	// Primary makes a Secondary rule's failure primary.
+	Primary bool
+	// Secondary makes the failure secondary.
+	Secondary bool
+
+	re *regexp.Regexp
+}
+
+// Priorities used by the rule table.
+const (
+	PriorityInfra      = 100 // full disks, OOM kills, lost agents
+	PriorityDependency = 90  // resolution, download, network
+	PriorityCompile    = 80  // compiler and type errors
+	PriorityConfig     = 70  // missing commands, bad config
+	PriorityCrash      = 55  // panics, data races, timeouts
+	PriorityTest       = 50  // failing tests
+	PriorityLint       = 40  // linters
+	PriorityUnknown    = 30  // generic error lines
+	PrioritySummary    = 20  // summaries of failures found elsewhere
+)
+
+type compiledRule struct {
+	Rule
+	re, not, loc *regexp.Regexp
+	prevTest     *regexp.Regexp
+	groups       map[string]int
+	idx          int
+}
+
+func compileRules(rules []Rule) ([]*compiledRule, error) {
+	out := make([]*compiledRule, 0, len(rules))
+	seen := map[string]bool{}
+	for i, r := range rules {
+		if seen[r.ID] {
+			return nil, fmt.Errorf("compile rule %q: duplicate ID", r.ID)
+		}
+		seen[r.ID] = true
+		if len(r.Literals) == 0 {
+			return nil, fmt.Errorf("compile rule %q: no prefilter literals", r.ID)
+		}
+		cr := &compiledRule{Rule: r, idx: i, groups: map[string]int{}}
+		var err error
+		if cr.re, err = regexp.Compile(r.Pattern); err != nil {
+			return nil, fmt.Errorf("compile rule %q pattern: %w", r.ID, err)
+		}
+		for j, name := range cr.re.SubexpNames() {
+			if name != "" {
+				cr.groups[name] = j
+			}
+		}
+		if r.Not != "" {
+			if cr.not, err = regexp.Compile(r.Not); err != nil {
+				return nil, fmt.Errorf("compile rule %q not: %w", r.ID, err)
+			}
+		}
+		if r.LocPattern != "" {
+			if cr.loc, err = regexp.Compile(r.LocPattern); err != nil {
+				return nil, fmt.Errorf("compile rule %q locations: %w", r.ID, err)
+			}
+		}
+		if p, ok := cutPrefix(r.Action, "prevtest:"); ok {
+			if cr.prevTest, err = regexp.Compile(p); err != nil {
+				return nil, fmt.Errorf("compile rule %q prevtest: %w", r.ID, err)
+			}
+		}
+		cr.Refine = append([]Refinement(nil), r.Refine...)
+		for k := range cr.Refine {
+			if cr.Refine[k].re, err = regexp.Compile(cr.Refine[k].Pattern); err != nil {
+				return nil, fmt.Errorf("compile rule %q refinement: %w", r.ID, err)
+			}
+		}
+		out = append(out, cr)
+	}
+	return out, nil
+}
+
+func cutPrefix(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && s[:len(prefix)] == prefix {
+		return s[len(prefix):], true
+	}
+	return "", false
+}
