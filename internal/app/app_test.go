@@ -27,8 +27,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 type server struct {
 	URL     string
@@ -290,7 +294,9 @@ func TestAPIAccessRules(t *testing.T) {
 	assertNoSecrets(t, srv.Logs.String(), dir, secrets)
 }
 
-func itoa(n int64) string { return strings.TrimSpace(strings.ReplaceAll(string(mustJSON(n)), "\n", "")) }
+func itoa(n int64) string {
+	return strings.TrimSpace(strings.ReplaceAll(string(mustJSON(n)), "\n", ""))
+}
 
 func mustJSON(v any) []byte { b, _ := json.Marshal(v); return b }
 

@@ -156,4 +156,3 @@ func postNoFatal(url, token, body string) (int, error) {
 	res.Body.Close()
 	return res.StatusCode, nil
 }
-
