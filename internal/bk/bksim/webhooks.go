@@ -176,7 +176,7 @@ func (h *hookHub) run() {
 				h.held = nil
 				h.busy = true
 				h.s.mu.Unlock()
-				h.deliver(*p.hook, p, false)
+				h.deliverAll(*p.hook, p)
 				continue
 			}
 			h.busy = false
@@ -201,13 +201,18 @@ func (h *hookHub) run() {
 		after := h.held
 		h.held = nil
 		h.s.mu.Unlock()
-		h.deliver(cfg, p, false)
-		if cfg.Duplicate {
-			h.deliver(cfg, p, true)
-		}
+		h.deliverAll(cfg, p)
 		if after != nil {
-			h.deliver(*after.hook, *after, false)
+			h.deliverAll(*after.hook, *after)
 		}
+	}
+}
+
+// deliverAll sends p, twice when the Duplicate switch is on.
+func (h *hookHub) deliverAll(cfg WebhookConfig, p pending) {
+	h.deliver(cfg, p, false)
+	if cfg.Duplicate {
+		h.deliver(cfg, p, true)
 	}
 }
 
