@@ -124,6 +124,8 @@ type analysis struct {
 	exitContext []string
 	exitSection string
 
+	goTest goTestOutput
+
 	pySection string
 	pyDetails map[string]*pyDetail
 	pyOrder   []string
@@ -141,6 +143,7 @@ func (e *engine) analyze(r io.Reader, opts Options) (Result, error) {
 		opts:      opts,
 		hits:      make([]uint64, e.nWords),
 		testIndex: map[string]*finding{},
+		goTest:    goTestOutput{byTest: map[string][]string{}},
 		states:    map[string]bool{},
 		pyDetails: map[string]*pyDetail{},
 	}
@@ -198,6 +201,7 @@ func (a *analysis) line(ln *logparse.Line) {
 	}
 	if ln.Kind == logparse.KindText {
 		a.pytest(ln)
+		a.goTest.feed(ln.Text)
 		a.match(ln)
 	}
 	a.push(ln)
@@ -217,6 +221,9 @@ func (a *analysis) recent(n int) []string {
 	var out []string
 	for i := 1; i <= ringSize && i <= a.n && len(out) < n; i++ {
 		rl := &a.ring[(a.n-i)%ringSize]
+		if rl.kind == logparse.KindCommand || rl.kind == logparse.KindGroup {
+			break
+		}
 		if rl.kind != logparse.KindText || len(bytes.TrimSpace(rl.text)) == 0 {
 			continue
 		}
@@ -392,7 +399,9 @@ func (a *analysis) apply(r *compiledRule, ln *logparse.Line, text string, m []in
 	if tn := vars["test"]; tn != "" {
 		f.tests = append(f.tests, tn)
 	}
-	if r.Before > 0 {
+	if r.Action == "gotest" {
+		f.before = a.goTest.output(vars["test"])
+	} else if r.Before > 0 {
 		f.before = a.beforeContext(r.Before)
 	}
 	if strings.HasPrefix(r.Action, "block:") {
@@ -611,4 +620,74 @@ func (a *analysis) pyDetailFor(nodeid string) *pyDetail {
 		}
 	}
 	return nil
+}
+
+// goTestOutput keeps the output lines of running Go tests (go test -v
+// prints a test's log lines under its "=== RUN" line, before its "--- FAIL"
+// line), so that a failure can show its messages. Passed tests are
+// forgotten; memory is bounded by maxGoTests tests of maxGoTestLines lines.
+type goTestOutput struct {
+	current string
+	byTest  map[string][]string
+	order   []string
+}
+
+const (
+	maxGoTests     = 64
+	maxGoTestLines = 10
+)
+
+var (
+	goRunPrefix  = []byte("=== ")
+	goPassPrefix = []byte("--- PASS: ")
+)
+
+func (g *goTestOutput) feed(t []byte) {
+	if bytes.HasPrefix(t, goRunPrefix) {
+		f := bytes.Fields(t)
+		if len(f) >= 3 && (string(f[1]) == "RUN" || string(f[1]) == "CONT" || string(f[1]) == "NAME") {
+			g.current = string(f[2])
+		} else {
+			g.current = ""
+		}
+		return
+	}
+	if len(g.byTest) == 0 && g.current == "" {
+		return
+	}
+	tt := bytes.TrimLeft(t, " ")
+	if bytes.HasPrefix(tt, goPassPrefix) || bytes.HasPrefix(tt, []byte("--- SKIP: ")) {
+		if f := bytes.Fields(tt); len(f) >= 3 {
+			delete(g.byTest, string(f[2]))
+		}
+		return
+	}
+	if g.current == "" || len(t) < 4 || t[0] != ' ' {
+		return
+	}
+	if bytes.HasPrefix(tt, []byte("--- FAIL: ")) {
+		return
+	}
+	lines, ok := g.byTest[g.current]
+	if !ok {
+		if len(g.order) >= maxGoTests {
+			delete(g.byTest, g.order[0])
+			g.order = g.order[1:]
+		}
+		g.order = append(g.order, g.current)
+	}
+	if len(lines) < maxGoTestLines {
+		g.byTest[g.current] = append(lines, excerptLine(t))
+	}
+}
+
+// output returns the remembered output of a test and its subtests.
+func (g *goTestOutput) output(test string) []string {
+	var out []string
+	for _, name := range g.order {
+		if name == test || strings.HasPrefix(name, test+"/") {
+			out = append(out, g.byTest[name]...)
+		}
+	}
+	return out
 }

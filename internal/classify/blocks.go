@@ -190,7 +190,7 @@ func (b *goPanicBlock) feed(a *analysis, ln *logparse.Line) bool {
 	if bytes.HasPrefix(t, []byte("FAIL")) || bytes.HasPrefix(t, []byte("exit status")) || bytes.HasPrefix(t, []byte("ok ")) {
 		return true
 	}
-	if bytes.HasPrefix(t, []byte("running tests:")) {
+	if bytes.HasPrefix(bytes.TrimSpace(t), []byte("running tests:")) {
 		b.running = true
 	} else if b.running {
 		if m := goRunning.FindSubmatch(t); m != nil {

@@ -21,6 +21,7 @@ func (a *analysis) result() Result {
 		fs = append(fs, f)
 	}
 	fs = mergeByTest(a, fs)
+	fs = pruneParentTests(fs)
 	fs = mergeByFingerprint(fs)
 
 	// A Buildkite log whose command did not fail is a passing log: tools
@@ -393,4 +394,32 @@ func relPath(p string, prefixes []string) string {
 func isLibraryPath(p string) bool {
 	return strings.Contains(p, "node_modules/") || strings.HasPrefix(p, "node:") || strings.HasPrefix(p, "internal/") ||
 		strings.Contains(p, "site-packages/") || strings.Contains(p, "/rustc/") || strings.Contains(p, "/.cargo/registry/")
+}
+
+// pruneParentTests drops a Go test failure whose subtest also failed: the
+// parent only fails because of the child.
+func pruneParentTests(fs []*finding) []*finding {
+	var names []string
+	for _, f := range fs {
+		if f.category == Test {
+			names = append(names, f.tests...)
+		}
+	}
+	out := fs[:0]
+	for _, f := range fs {
+		parent := len(f.tests) == 1 && f.category == Test
+		if parent {
+			parent = false
+			for _, n := range names {
+				if strings.HasPrefix(n, f.tests[0]+"/") {
+					parent = true
+					break
+				}
+			}
+		}
+		if !parent {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -17,7 +17,7 @@ const (
 var Rules = []Rule{
 	// ---- Infrastructure -------------------------------------------------
 	{ID: "disk-full", Category: Infrastructure, Priority: PriorityInfra, Confidence: 0.9,
-		Literals: []string{"No space left on device", "ENOSPC", "not enough space on the disk", "Disk quota exceeded", "disk quota exceeded"},
+		Literals: []string{"No space left on device", "no space left on device", "ENOSPC", "not enough space on the disk", "Disk quota exceeded", "disk quota exceeded"},
 		Pattern:  `(?i)(no space left on device|ENOSPC|not enough space on the disk|disk quota exceeded)`,
 		Title:    "Disk full: ${text}", After: 3},
 	{ID: "oom", Category: OOM, Priority: PriorityInfra, Confidence: 0.85,
@@ -40,7 +40,7 @@ var Rules = []Rule{
 	{ID: "cancelled", Category: Infrastructure, Priority: PriorityCrash, Confidence: 0.6,
 		Literals: []string{"Received cancellation signal", "as canceled", "as cancelled"},
 		Pattern:  `(?i)(received cancellation signal|(job|build) was cancel+ed)`,
-		Title:    "Job was cancelled", Refine: []Refinement{{In: "excerpt", Pattern: `(?i)tim(ed|e) ?out`, Category: Timeout}}},
+		Title:    "Job was cancelled", After: 3, Refine: []Refinement{{In: "excerpt", Pattern: `(?i)tim(ed|e) ?out`, Category: Timeout}}},
 
 	// ---- Dependencies and network ---------------------------------------
 	{ID: "npm-lifecycle", Category: Test, Priority: PrioritySummary, Confidence: 0.3, Secondary: true,
@@ -179,7 +179,7 @@ var Rules = []Rule{
 		Literals: []string{"WARNING: DATA RACE"},
 		Pattern:  `^WARNING: DATA RACE`,
 		Title:    "Data race"},
-	{ID: "python-traceback", Category: Unknown, Priority: PriorityUnknown + 15, Confidence: 0.7, Action: "block:traceback", Weak: true,
+	{ID: "python-traceback", Category: Unknown, Priority: PriorityUnknown + 15, Confidence: 0.7, Action: "block:traceback",
 		Literals: []string{"Traceback (most recent call last)"},
 		Pattern:  `^\s*Traceback \(most recent call last\):`,
 		Title:    "${msg}"},
@@ -192,7 +192,7 @@ var Rules = []Rule{
 	// ---- Tests -------------------------------------------------------------
 	{ID: "go-test-pass", Action: "pass", Literals: []string{"--- PASS: "},
 		Pattern: `^\s*--- PASS: (?P<test>\S+)`},
-	{ID: "go-test", Category: Test, Priority: PriorityTest, Confidence: 0.9,
+	{ID: "go-test", Category: Test, Priority: PriorityTest, Confidence: 0.9, Action: "gotest",
 		Literals: []string{"--- FAIL: "},
 		Pattern:  `^\s*--- FAIL: (?P<test>\S+)`,
 		Title:    "${test} failed${locmsg}", After: 20, AfterMode: "indented", Before: 12,
@@ -224,7 +224,7 @@ var Rules = []Rule{
 	{ID: "vitest", Category: Test, Priority: PriorityTest, Confidence: 0.85,
 		Literals: []string{"FAIL ", "× ", "✗ "},
 		Pattern:  `^\s*(?:FAIL|×|✗)\s+(?:\|[^|]+\|\s+)?(?P<path>` + pathTok + `\.` + jsExt + `)\s+>\s+(?P<test>.+?)(?:\s+\d+ms)?$`,
-		Title:    "${test}: ${next}", After: 20, AfterMode: "indented",
+		Title:    "${test}: ${next}", After: 10,
 		LocPattern: `(?:❯|at)\s+` + jsFrame},
 	{ID: "jest-file", Category: Test, Priority: PrioritySummary, Confidence: 0.5, Secondary: true,
 		Literals: []string{"FAIL "},
@@ -370,8 +370,8 @@ var Rules = []Rule{
 		Pattern:  `failed to (?:compute cache key|calculate checksum of ref)[^:]*: (?P<msg>.+)$`,
 		Title:    "Docker build: ${text}"},
 	{ID: "dockerfile", Category: Config, Priority: PriorityConfig, Confidence: 0.8,
-		Literals: []string{"dockerfile parse error", "unknown instruction", "Dockerfile"},
-		Pattern:  `(?i)dockerfile parse error.*|^\s*Dockerfile:\d+\s*$|unknown instruction: .+`,
+		Literals: []string{"dockerfile parse error", "unknown instruction"},
+		Pattern:  `(?i)dockerfile parse error.*|unknown instruction: .+`,
 		Title:    "Dockerfile error: ${text}", After: 4},
 	{ID: "docker-run-step", Category: Compile, Priority: PrioritySummary, Confidence: 0.5, Secondary: true,
 		Literals: []string{"did not complete successfully", "returned a non-zero code"},
