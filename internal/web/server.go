@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kitewatch/kitewatch/internal/auth"
+	"github.com/kitewatch/kitewatch/internal/integration"
 	"github.com/kitewatch/kitewatch/internal/store"
 	"github.com/kitewatch/kitewatch/internal/web/middleware"
 )
@@ -30,6 +31,8 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// Ready reports extra readiness conditions (task queue running...).
 	Ready func(ctx context.Context) error
+	// Integrations manages the Buildkite connection.
+	Integrations *integration.Service
 }
 
 // Server is the HTTP surface.
@@ -101,6 +104,7 @@ func (s *Server) routes() {
 	s.mux.Handle("PATCH /api/v1/orgs/{org}/members/{user_id}", s.orgAPI(roleAdmin, s.updateMember))
 	s.mux.Handle("DELETE /api/v1/orgs/{org}/members/{user_id}", s.orgAPI(roleAdmin, s.removeMember))
 	s.mux.Handle("GET /api/v1/orgs/{org}/audit", s.orgAPI(roleAdmin, s.listAudit))
+	s.integrationRoutes()
 	s.mux.Handle("/api/", s.api(func(w http.ResponseWriter, r *http.Request, _ *principal) error {
 		return errNoRoute
 	}))
