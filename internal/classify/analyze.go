@@ -117,6 +117,9 @@ type analysis struct {
 	states    map[string]bool
 	command   string
 
+	// lastResolved is the line of the last pass that resolved a failure.
+	lastResolved int
+
 	agentSeen   bool
 	agentFailed bool
 	exitStatus  int
@@ -317,7 +320,10 @@ func (a *analysis) match(ln *logparse.Line) {
 			if r.Action == "pass" && len(a.testIndex) == 0 {
 				continue
 			}
-			if r.Weak && a.open != nil {
+			// A weak rule does not start a failure inside another one's
+			// context, nor in the log output of a running Go test, which
+			// may well pass.
+			if r.Weak && (a.open != nil || (a.goTest.current != "" && isIndented(ln.Text))) {
 				continue
 			}
 			if text == "" {
@@ -458,6 +464,7 @@ func (a *analysis) pass(name string, num int) {
 			if f.first < num {
 				f.removeTest(tn)
 				delete(a.testIndex, tn)
+				a.lastResolved = num
 			}
 		}
 	}

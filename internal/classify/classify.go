@@ -113,6 +113,10 @@ type Options struct {
 	MaxExcerptLines int
 	// MaxFailures caps the failures reported; 0 means 20.
 	MaxFailures int
+
+	// ignoreExitStatus disables the passing-log gate, so that tests can
+	// check that the rules alone stay quiet on passing logs.
+	ignoreExitStatus bool
 }
 
 func (o Options) withDefaults() Options {

@@ -28,6 +28,9 @@ type Expectation struct {
 	Tests []string `json:"tests,omitempty"`
 	// Failures is the minimum number of distinct failures, 0 for no check.
 	Failures int `json:"failures,omitempty"`
+	// MaxFailures is the maximum number of distinct failures, 0 for no
+	// check (a retried test or a repeated error must not count twice).
+	MaxFailures int `json:"max_failures,omitempty"`
 }
 
 // CorpusCase is one log of a corpus and its expectation.
@@ -153,9 +156,9 @@ func (e Expectation) Check(name string, res Result) CaseScore {
 			fail("test %q not found", want)
 		}
 	}
-	s.Count = len(res.Failures) >= e.Failures
+	s.Count = len(res.Failures) >= e.Failures && (e.MaxFailures == 0 || len(res.Failures) <= e.MaxFailures)
 	if !s.Count {
-		fail("%d failures, want at least %d", len(res.Failures), e.Failures)
+		fail("%d failures, want between %d and %d", len(res.Failures), e.Failures, e.MaxFailures)
 	}
 	return s
 }

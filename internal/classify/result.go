@@ -17,6 +17,11 @@ func (a *analysis) result() Result {
 		if f.merged || f.resolved {
 			continue
 		}
+		// A test summary ("FAIL pkg") before a retry that passed is about
+		// the retried test.
+		if f.secondary && f.category == Test && f.first < a.lastResolved {
+			continue
+		}
 		a.finalize(f)
 		fs = append(fs, f)
 	}
@@ -27,7 +32,7 @@ func (a *analysis) result() Result {
 	// A Buildkite log whose command did not fail is a passing log: tools
 	// print scary words in passing builds all the time, so say nothing,
 	// except for failures that end a job without the agent's failure line.
-	if a.agentSeen && !a.agentFailed {
+	if a.agentSeen && !a.agentFailed && !a.opts.ignoreExitStatus {
 		kept := fs[:0]
 		for _, f := range fs {
 			if f.rule.ID == "agent-lost" || f.rule.ID == "cancelled" {
@@ -82,7 +87,7 @@ func (a *analysis) finalize(f *finding) {
 					vars[name] = m[i]
 				}
 			}
-			if isLibraryPath(vars["path"]) {
+			if isLibraryPath(vars["path"]) || isLibraryFrame(vars["frame"]) {
 				continue
 			}
 			if f.vars["locmsg"] == "" && vars["msg"] != "" {
@@ -119,9 +124,21 @@ func (a *analysis) finalize(f *finding) {
 			}
 		}
 	}
+	if r.Action == "mocha" {
+		mochaName(f)
+	}
 	if f.title == "" {
 		f.title = a.titleOf(f)
 	}
+	// A path printed alone is redundant next to the same path with a line.
+	locs := f.locs[:0]
+	for _, l := range f.locs {
+		if l.Line == 0 && hasLineFor(f.locs, l.Path) {
+			continue
+		}
+		locs = append(locs, l)
+	}
+	f.locs = locs
 	for _, ref := range r.Refine {
 		var hit bool
 		switch ref.In {
@@ -422,4 +439,47 @@ func pruneParentTests(fs []*finding) []*finding {
 		}
 	}
 	return out
+}
+
+func hasLineFor(locs []Location, path string) bool {
+	for _, l := range locs {
+		if l.Path == path && l.Line > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// isLibraryFrame reports whether a JVM frame belongs to the JDK, a test
+// framework or a build tool rather than the project.
+func isLibraryFrame(frame string) bool {
+	for _, p := range []string{"java.", "javax.", "jdk.", "sun.", "kotlin.", "kotlinx.", "scala.", "groovy.", "org.junit.", "junit.", "org.opentest4j.", "org.assertj.", "org.hamcrest.", "org.mockito.", "org.gradle.", "org.apache.maven.", "org.testng.", "org.spockframework.", "worker.org.gradle."} {
+		if strings.HasPrefix(frame, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// mochaName completes a mocha failure's test name: mocha prints the suite on
+// the numbered line and nested titles on the following lines, the last one
+// ending with a colon.
+func mochaName(f *finding) {
+	name := strings.TrimSuffix(strings.TrimSpace(f.vars["test"]), ":")
+	if strings.HasSuffix(strings.TrimSpace(f.vars["test"]), ":") {
+		return
+	}
+	for i, l := range f.after {
+		l = strings.TrimSpace(l)
+		if l == "" || i > 4 {
+			break
+		}
+		name += " " + strings.TrimSuffix(l, ":")
+		if strings.HasSuffix(l, ":") {
+			f.after = f.after[i+1:]
+			f.vars["test"] = name
+			f.tests = []string{name}
+			return
+		}
+	}
 }

@@ -7,9 +7,12 @@ const (
 	// JavaScript-family source extensions.
 	jsExt = `(?:[cm]?[jt]sx?|vue|svelte)`
 	// A location in a JavaScript stack frame.
-	jsFrame = `\(?(?:file://)?(?P<path>[^\s()'"]+\.` + jsExt + `):(?P<line>\d+):(?P<col>\d+)\)?`
+	jsFrame = `(?:^|[\s(])(?:file://)?(?P<path>[^\s()'"]+\.` + jsExt + `):(?P<line>\d+):(?P<col>\d+)`
+	// A JVM stack frame; frames of the JDK, test frameworks and build tools
+	// are skipped (see isLibraryFrame).
+	jvmFrame = `at (?:[\w.-]+//)?(?P<frame>[\w.$/]+)\((?P<path>[\w$]+\.(?:java|kt|groovy|scala)):(?P<line>\d+)\)`
 	// Lines that are about a retry, not a final failure.
-	retryWords = `(?i)\b(retry|retrying|retried|will retry|attempt \d+ of|attempt \d+/\d+|backing off)\b`
+	retryWords = `(?i)\b(retry|retrying|retried|will retry|attempt \d+ of|attempt \d+/\d+|backing off|fall(?:ing)? ?back|ignoring|skipping|continuing)\b`
 )
 
 // Rules is the rule table, tried in order on each candidate line: the first
@@ -82,16 +85,16 @@ var Rules = []Rule{
 		Pattern:  `(?:Error|error): Cannot find (?:module|package) '(?P<msg>[^']+)'|ERR_MODULE_NOT_FOUND`,
 		Not:      `error TS\d+`,
 		Title:    "${text}", After: 6, Weak: true, LocPattern: jsFrame},
-	{ID: "pip-resolution", Category: Dependency, Priority: PriorityDependency, Confidence: 0.85,
+	{ID: "pip-resolution", Category: Dependency, Priority: PriorityDependency, Confidence: 0.85, Group: true,
 		Literals: []string{"ERROR: Could not find a version", "ERROR: No matching distribution", "ResolutionImpossible", "ERROR: Cannot install", "ERROR: Could not install", "Failed building wheel", "ERROR: Failed to build", "version solving failed", "SolverProblemError", "No solution found when resolving", "ERROR: pip's dependency resolver"},
 		Pattern:  `(?P<msg>Could not find a version that satisfies the requirement .+|No matching distribution found for .+|ResolutionImpossible.*|Cannot install .+|Could not install packages due to .+|Failed building wheel for .+|Failed to build .+|.*version solving failed.*|SolverProblemError.*|No solution found when resolving.*)$`,
 		Title:    "${msg}", After: 6,
 		Refine: []Refinement{{In: "excerpt", Pattern: `ConnectionError|ReadTimeoutError|NewConnectionError|Temporary failure in name resolution`, Category: Network}}},
-	{ID: "bundler", Category: Dependency, Priority: PriorityDependency, Confidence: 0.8,
+	{ID: "bundler", Category: Dependency, Priority: PriorityDependency, Confidence: 0.8, Group: true,
 		Literals: []string{"Could not find gem", "Bundler could not find", "in any of the sources", "in locally installed gems", "Your bundle is locked to"},
 		Pattern:  `Could not find gem .+|Bundler could not find compatible versions.*|Could not find \S+ in (any of the sources|locally installed gems)|Your bundle is locked to .+`,
 		Title:    "${text}", After: 4},
-	{ID: "jvm-dependency", Category: Dependency, Priority: PriorityDependency, Confidence: 0.85,
+	{ID: "jvm-dependency", Category: Dependency, Priority: PriorityDependency, Confidence: 0.85, Group: true,
 		Literals: []string{"Could not resolve", "Could not find artifact", "could not be resolved", "Could not find "},
 		Pattern:  `Could not resolve all (?:files|dependencies|artifacts) for configuration .+|Could not resolve (?:dependencies for project|[\w.-]+:[\w.-]+:[\w.+-]+).*|Could not find artifact \S+.*|(?:artifacts?|dependencies) could not be resolved.*|Could not find [\w.-]+:[\w.-]+:[\w.+-]+\.?`,
 		Title:    "${text}", After: 6,
@@ -185,8 +188,8 @@ var Rules = []Rule{
 		Title:    "${msg}"},
 	{ID: "timeout", Category: Timeout, Priority: PriorityCrash, Confidence: 0.75,
 		Literals: []string{"timed out", "Timed out", "xceeded timeout", "imeout of", "Timeout >", "deadline exceeded", "exceeded the maximum", "exceeded its", "TimeoutError", "Timeout exceeded", "took too long"},
-		Pattern:  `(?i)\b(job|step|build|command|test|tests|operation|execution|request) (has )?(timed out|exceeded (its |the )?(maximum )?(execution )?(time|timeout))|exceeded timeout of \d+ ?ms|timeout of \d+ ?ms exceeded|failed: timeout >\d|context deadline exceeded|timed out after \d|timeout exceeded|TimeoutError:|took too long`,
-		Not:      retryWords + `|^\s*(--- PASS|ok\s|PASSED|✓)`,
+		Pattern:  `(?i)\b(job|step|build|command|test|tests|operation|execution) (has )?(timed out|exceeded (its |the )?(maximum )?(execution )?(time|timeout))|exceeded timeout of \d+ ?ms|timeout of \d+ ?ms exceeded|failed: timeout >\d|^\S.*(context deadline exceeded|timed out after \d)|timeout exceeded|^\S*TimeoutError:|took too long`,
+		Not:      retryWords + `|^\s*(--- PASS|ok\s|PASSED|✓)|(?i)\bas expected\b`,
 		Title:    "Timeout: ${text}", After: 4, Weak: true},
 
 	// ---- Tests -------------------------------------------------------------
@@ -225,27 +228,27 @@ var Rules = []Rule{
 		Literals: []string{"FAIL ", "× ", "✗ "},
 		Pattern:  `^\s*(?:FAIL|×|✗)\s+(?:\|[^|]+\|\s+)?(?P<path>` + pathTok + `\.` + jsExt + `)\s+>\s+(?P<test>.+?)(?:\s+\d+ms)?$`,
 		Title:    "${test}: ${next}", After: 10,
-		LocPattern: `(?:❯|at)\s+` + jsFrame},
+		LocPattern: jsFrame},
 	{ID: "jest-file", Category: Test, Priority: PrioritySummary, Confidence: 0.5, Secondary: true,
 		Literals: []string{"FAIL "},
 		Pattern:  `^\s*FAIL\s+(?:\S+\s+)?(?P<path>` + pathTok + `\.` + jsExt + `)(?:\s+\(.*\))?$`,
 		Title:    "Test file failed: ${path}", After: 3},
 	{ID: "mocha-failing", Action: "state:mocha", Literals: []string{" failing"},
 		Pattern: `^\s+\d+ failing$`},
-	{ID: "mocha", Category: Test, Priority: PriorityTest, Confidence: 0.85, State: "mocha",
+	{ID: "mocha", Category: Test, Priority: PriorityTest, Confidence: 0.85, State: "mocha", Action: "mocha",
 		Literals: []string{") "},
 		Pattern:  `^\s+\d+\) (?P<test>.+?):?$`,
-		Title:    "${test}: ${next}", After: 12, AfterMode: "indented", LocPattern: `at .*` + jsFrame},
+		Title:    "${test}: ${next}", After: 12, AfterMode: "indented", LocPattern: jsFrame},
 	{ID: "playwright-flaky", Action: "state:flaky", Literals: []string{" flaky"},
 		Pattern: `^\s+\d+ flaky$`},
 	{ID: "playwright-summary-end", Action: "unstate:flaky", Literals: []string{" failed", " passed", " skipped", " did not run", " interrupted"},
 		Pattern: `^\s+\d+ (failed|passed|skipped|did not run|interrupted)\b`},
 	{ID: "playwright-flaky-test", Action: "pass", State: "flaky", Literals: []string{"] › "},
-		Pattern: `^\s+\[[^\]]+\] › \S+:\d+:\d+ › (?P<test>.+?)\s*$`},
+		Pattern: `^\s+\[[^\]]+\] › \S+:\d+:\d+ › (?P<test>.+?)\s*─*\s*$`},
 	{ID: "playwright", Category: Test, Priority: PriorityTest, Confidence: 0.9,
 		Literals: []string{"] › "},
 		Pattern:  `^\s*(?:\d+\) )?\[(?P<project>[^\]]+)\] › (?P<path>` + pathTok + `):(?P<line>\d+):(?P<col>\d+) › (?P<test>.+?)\s*(?:─+\s*)?(?:\(retry #\d+\)\s*─*)?$`,
-		Title:    "${test}: ${next}", After: 20, AfterMode: "indented", LocPattern: `at ` + jsFrame},
+		Title:    "${test}: ${next}", After: 20, AfterMode: "indented", LocPattern: jsFrame},
 	{ID: "pytest-pass", Action: "pass", Literals: []string{" PASSED", "PASSED "},
 		Pattern: `^(?:PASSED )?(?P<test>\S+\.py::\S+)(?: PASSED)?`},
 	{ID: "pytest", Category: Test, Priority: PriorityTest, Confidence: 0.9,
@@ -292,12 +295,12 @@ var Rules = []Rule{
 		Literals: []string{" FAILED"},
 		Pattern:  `^(?P<test>[\w.$]+ > .+?) FAILED$`,
 		Title:    "${test}: ${next}", After: 8, AfterMode: "indented",
-		LocPattern: `at [\w.$/]+\((?P<path>[\w$]+\.(?:java|kt|groovy|scala)):(?P<line>\d+)\)`},
+		LocPattern: jvmFrame},
 	{ID: "surefire", Category: Test, Priority: PriorityTest, Confidence: 0.9,
 		Literals: []string{"<<< FAILURE!", "<<< ERROR!"},
 		Pattern:  `^(?:\[ERROR\] )?(?P<test>[\w.$\[\]]+(?:\([\w.$]+\))?)\s+(?:--\s+)?Time elapsed: [\d.,]+ ?s(?:ec)?\s+<<< (?:FAILURE|ERROR)!$`,
 		Title:    "${test}: ${next}", After: 8,
-		LocPattern: `at [\w.$/]+\((?P<path>[\w$]+\.(?:java|kt|groovy|scala)):(?P<line>\d+)\)`},
+		LocPattern: jvmFrame},
 	{ID: "dotnet-test", Category: Test, Priority: PriorityTest, Confidence: 0.85,
 		Literals: []string{"Failed "},
 		Pattern:  `^\s*Failed (?P<test>[\w.]+\w) \[[\d.<>\w ]+\]$`,
@@ -412,7 +415,7 @@ var Rules = []Rule{
 		Literals: []string{"Error: ", "Exception: ", "Error ["},
 		Pattern:  `^(?:Uncaught )?(?P<name>(?:[A-Z]\w*)?(?:Error|Exception))(?: \[\w+\])?: (?P<msg>.+)$`,
 		Not:      `^(?:Error|ERROR): (?:Process completed|The command|The process)`,
-		Title:    "${name}: ${msg}", After: 8, AfterMode: "indented", LocPattern: `at .*` + jsFrame,
+		Title:    "${name}: ${msg}", After: 8, AfterMode: "indented", LocPattern: jsFrame,
 		Refine:    []Refinement{{In: "excerpt", Pattern: `on \S+\.tf line \d+`, Category: Config, Primary: true}},
 		Secondary: true},
 	{ID: "error-colon", Category: Unknown, Priority: PriorityUnknown, Confidence: 0.35, Weak: true, Secondary: true,
