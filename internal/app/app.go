@@ -18,6 +18,8 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/kitewatch/kitewatch/internal/config"
+	"github.com/kitewatch/kitewatch/internal/integration"
+	"github.com/kitewatch/kitewatch/internal/secrets"
 	"github.com/kitewatch/kitewatch/internal/store"
 	"github.com/kitewatch/kitewatch/internal/tasks"
 	"github.com/kitewatch/kitewatch/internal/web"
@@ -28,21 +30,26 @@ import (
 type Deps struct {
 	DB     *store.DB
 	Logger *slog.Logger
+	// Keys seals and opens stored secrets.
+	Keys *secrets.Keyring
+	// BuildkiteHTTP is the transport for Buildkite calls; nil for the default.
+	BuildkiteHTTP *http.Client
 	// Out receives operator messages (the setup URL); nil discards them.
 	Out io.Writer
 }
 
 // App is a configured kitewatch server.
 type App struct {
-	cfg      config.Config
-	db       *store.DB
-	logger   *slog.Logger
-	out      io.Writer
-	queue    *tasks.Queue
-	web      *web.Server
-	registry *prometheus.Registry
-	ln       net.Listener
-	srv      *http.Server
+	cfg          config.Config
+	db           *store.DB
+	logger       *slog.Logger
+	out          io.Writer
+	queue        *tasks.Queue
+	integrations *integration.Service
+	web          *web.Server
+	registry     *prometheus.Registry
+	ln           net.Listener
+	srv          *http.Server
 }
 
 // New migrates the database and builds the server. It does not listen yet.
@@ -56,16 +63,22 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 	if _, err := d.DB.Migrate(ctx); err != nil {
 		return nil, err
 	}
+	a.integrations = integration.New(integration.Options{DB: d.DB, Keys: d.Keys, BaseURL: cfg.BuildkiteAPIURL,
+		HTTPClient: d.BuildkiteHTTP, Logger: d.Logger})
 	a.queue = tasks.New(d.DB, d.Logger)
 	tasks.Register(a.queue, &tasks.CleanupWorker{DB: d.DB})
 	a.queue.Every(15*time.Minute, "cleanup_expired", func() river.JobArgs { return tasks.CleanupArgs{} }, true)
-	if err := a.queue.Init(tasks.Options{}); err != nil {
-		return nil, err
-	}
+	tasks.Handle(a.queue, func(ctx context.Context, _ recheckArgs) error { return a.integrations.RecheckAll(ctx) })
+	a.queue.Every(cfg.RecheckInterval, "recheck_buildkite", func() river.JobArgs { return recheckArgs{} }, false)
 	a.web = web.New(web.Options{
 		DB: d.DB, Logger: d.Logger, Registry: a.registry, PublicURL: cfg.PublicURL, Secure: cfg.Secure(),
 		MaxBodyBytes: cfg.MaxBodyBytes, SessionTTL: cfg.SessionTTL, TrustedProxies: cfg.TrustedProxies,
+		Integrations: a.integrations,
 	})
+	a.wireDetection()
+	if err := a.queue.Init(tasks.Options{}); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -135,6 +148,17 @@ func (a *App) Run(ctx context.Context) error {
 	terr := a.queue.Stop(drain)
 	return errors.Join(herr, terr)
 }
+
+// recheckArgs is the periodic re-verification of every Buildkite token.
+type recheckArgs struct{}
+
+func (recheckArgs) Kind() string { return "recheck_buildkite" }
+
+// Integrations returns the Buildkite integration service.
+func (a *App) Integrations() *integration.Service { return a.integrations }
+
+// Queue returns the task queue.
+func (a *App) Queue() *tasks.Queue { return a.queue }
 
 // Close releases the database.
 func (a *App) Close() error { return a.db.Close() }

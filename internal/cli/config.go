@@ -36,7 +36,7 @@ func envName(flag string) string {
 }
 
 // secretFlags may be given through a *_FILE variable.
-var secretFlags = map[string]bool{"database-url": true, "key-url": true}
+var secretFlags = map[string]bool{"database-url": true, "key-url": true, "previous-key-urls": true}
 
 func (s *settings) envString(name, def string) string {
 	env := envName(name)
@@ -88,6 +88,7 @@ func (s *settings) bindDatabase(fs *pflag.FlagSet) {
 	fs.StringVar(&s.cfg.DataDir, "data-dir", s.envString("data-dir", d.DataDir), "directory for the SQLite database and the local key file [KITEWATCH_DATA_DIR]")
 	fs.StringVar(&s.cfg.DatabaseURL, "database-url", s.envString("database-url", ""), "PostgreSQL URL (postgres://...); empty for the embedded SQLite database [KITEWATCH_DATABASE_URL, _FILE]")
 	fs.StringVar(&s.cfg.KeyURL, "key-url", s.envString("key-url", ""), "key encryption key: empty for a key file in the data dir, file:///path, base64key://... [KITEWATCH_KEY_URL, _FILE]")
+	fs.StringSliceVar(&s.cfg.PreviousKeyURLs, "previous-key-urls", splitList(s.envString("previous-key-urls", "")), "older key encryption keys still accepted for reading, during a key rotation [KITEWATCH_PREVIOUS_KEY_URLS, _FILE]")
 	fs.StringVar(&s.cfg.LogFormat, "log-format", s.envString("log-format", d.LogFormat), "log format: text or json [KITEWATCH_LOG_FORMAT]")
 	fs.StringVar(&s.cfg.LogLevel, "log-level", s.envString("log-level", d.LogLevel), "log level: debug, info, warn, error [KITEWATCH_LOG_LEVEL]")
 }

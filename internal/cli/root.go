@@ -66,6 +66,8 @@ func newRootCmd(e *env) *cobra.Command {
 		newServeCmd,
 		newMigrateCmd,
 		newAdminCmd,
+		newKeysCmd,
+		newBuildkiteCmd,
 		newSimCmd,
 		newAnalyzeCmd,
 		newCorpusCmd,

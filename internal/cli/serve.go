@@ -2,11 +2,16 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kitewatch/kitewatch/internal/app"
+	"github.com/kitewatch/kitewatch/internal/bk/bksim"
 	"github.com/kitewatch/kitewatch/internal/config"
 )
 
@@ -33,11 +38,27 @@ background work. With no database URL it uses an embedded SQLite database in
 
 func serve(ctx context.Context, e *env, c config.Config) error {
 	logger := newLogger(e.stderr, c)
+	if c.Demo {
+		stop, err := startDemoSimulator(ctx, e, &c)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	db, err := openDB(ctx, c)
 	if err != nil {
 		return err
 	}
-	a, err := app.New(ctx, c, app.Deps{DB: db, Logger: logger, Out: e.stdout})
+	if _, err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return err
+	}
+	keys, err := openKeyring(ctx, c, db)
+	if err != nil {
+		db.Close()
+		return err
+	}
+	a, err := app.New(ctx, c, app.Deps{DB: db, Logger: logger, Out: e.stdout, Keys: keys})
 	if err != nil {
 		db.Close()
 		return err
@@ -76,4 +97,36 @@ func newMigrateCmd(e *env) *cobra.Command {
 	}
 	s.bindDatabase(cmd.Flags())
 	return cmd
+}
+
+// startDemoSimulator runs the Buildkite simulator with the demo scenario on
+// a loopback port, points c at it and prints the demo tokens.
+func startDemoSimulator(ctx context.Context, e *env, c *config.Config) (stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("start the demo Buildkite simulator: %w", err)
+	}
+	base := "http://" + ln.Addr().String()
+	sc := bksim.Demo()
+	sim := bksim.New(sc, bksim.WithBaseURL(base))
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintln(e.stderr, "demo simulator stopped:", err)
+		}
+	}()
+	c.BuildkiteAPIURL = base
+	fmt.Fprintf(e.stdout, "Demo mode: a simulated Buildkite API is running at %s (no real Buildkite is contacted).\n", base)
+	fmt.Fprintln(e.stdout, "Demo Buildkite tokens to paste into Settings → Integrations → Buildkite:")
+	for _, t := range sc.Tokens() {
+		if len(t.Value) > 5 && t.Value[:5] == "bkua_" {
+			fmt.Fprintf(e.stdout, "  %-15s %s  %s\n", t.Name, t.Value, t.Purpose)
+		}
+	}
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		sim.Close()
+	}, nil
 }

@@ -29,6 +29,9 @@ type Config struct {
 	// KeyURL selects the key encryption key: empty for a key file in DataDir,
 	// file:///path, base64key://..., or a KMS URL in builds that include one.
 	KeyURL string
+	// PreviousKeyURLs are older key encryption keys that can still open
+	// records during a key rotation (see kitewatch keys rotate).
+	PreviousKeyURLs []string
 	// LogFormat is "text" or "json"; LogLevel is debug, info, warn or error.
 	LogFormat string
 	LogLevel  string

@@ -140,3 +140,19 @@ func (q *Queue) Enqueue(ctx context.Context, args river.JobArgs, opts *river.Ins
 func (q *Queue) Subscribe() (<-chan *river.Event, func()) {
 	return q.client.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed)
 }
+
+// funcWorker adapts a plain function to a River worker.
+type funcWorker[T river.JobArgs] struct {
+	river.WorkerDefaults[T]
+	fn func(ctx context.Context, args T) error
+}
+
+func (w *funcWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
+	return w.fn(ctx, job.Args)
+}
+
+// Handle registers fn as the worker for tasks of args type T, so that
+// feature packages need no River types beyond their argument structs.
+func Handle[T river.JobArgs](q *Queue, fn func(ctx context.Context, args T) error) {
+	river.AddWorker(q.workers, &funcWorker[T]{fn: fn})
+}

@@ -1,0 +1,177 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kitewatch/kitewatch/internal/ci"
+	"github.com/kitewatch/kitewatch/internal/config"
+	"github.com/kitewatch/kitewatch/internal/secrets"
+	"github.com/kitewatch/kitewatch/internal/store"
+)
+
+// settingKeyCheck holds the key-check value of the key the database's
+// secrets are sealed with.
+const settingKeyCheck = "kek_check"
+
+// openKeyring opens the configured key encryption key (and any previous
+// ones) and checks it against the database's key-check value, refusing a
+// wrong key. On first use it records the check value.
+func openKeyring(ctx context.Context, c config.Config, db *store.DB) (*secrets.Keyring, error) {
+	primary, id, err := secrets.OpenKeeper(ctx, c.KeyURL, c.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("open the key encryption key: %w", err)
+	}
+	var older []secrets.NamedKeeper
+	for _, u := range c.PreviousKeyURLs {
+		k, kid, err := secrets.OpenKeeper(ctx, u, c.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("open a previous key encryption key: %w", err)
+		}
+		if kid != id {
+			older = append(older, secrets.NamedKeeper{ID: kid, Keeper: k})
+		}
+	}
+	ring, err := secrets.NewKeyring(secrets.NamedKeeper{ID: id, Keeper: primary}, older...)
+	if err != nil {
+		return nil, err
+	}
+	stored, err := db.Setting(ctx, settingKeyCheck)
+	switch {
+	case errors.Is(err, ci.ErrNotFound):
+		kcv, err := ring.CheckValue(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := db.PutSetting(ctx, settingKeyCheck, kcv); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, err
+	default:
+		if err := ring.VerifyCheckValue(ctx, stored); err != nil {
+			return nil, fmt.Errorf("refusing to start: %w. Start kitewatch with the key it was set up with (--key-url), or change keys with kitewatch keys rotate", err)
+		}
+	}
+	return ring, nil
+}
+
+func newKeysCmd(e *env) *cobra.Command {
+	s := &settings{}
+	cmd := &cobra.Command{Use: "keys", Short: "Manage the key encryption key that protects stored secrets"}
+	s.bindDatabase(cmd.PersistentFlags())
+	var newURL string
+	var batch int
+	rotate := &cobra.Command{
+		Use:   "rotate --new-key-url URL",
+		Short: "Re-wrap every stored secret's data key under a new key encryption key",
+		Long: `Re-wrap every stored secret's data key under a new key encryption key.
+
+Only the wrapped data keys change; the encrypted secrets do not. The command
+is resumable: run it again after an interruption and it continues with the
+records still under an older key. While it runs, servers must be able to
+read both keys: restart them first with --key-url NEW --previous-key-urls OLD.
+When it finishes, the old key is no longer needed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if newURL == "" {
+				return errors.New("--new-key-url is required")
+			}
+			return withDB(cmd, s, func(ctx context.Context, db *store.DB, c config.Config) error {
+				// The current key must be the one the database was sealed with.
+				if _, err := openKeyring(ctx, c, db); err != nil {
+					return err
+				}
+				next := c
+				next.PreviousKeyURLs = append([]string{c.KeyURL}, c.PreviousKeyURLs...)
+				next.KeyURL = newURL
+				ring, err := openRotationKeyring(ctx, next)
+				if err != nil {
+					return err
+				}
+				n, err := RewrapAll(ctx, db, ring, batch)
+				if err != nil {
+					return fmt.Errorf("key rotation stopped after %d records (run the command again to resume): %w", n, err)
+				}
+				kcv, err := ring.CheckValue(ctx)
+				if err != nil {
+					return err
+				}
+				if err := db.PutSetting(ctx, settingKeyCheck, kcv); err != nil {
+					return err
+				}
+				if err := db.AppendAudit(ctx, ci.AuditEvent{Actor: "operator (kitewatch keys)", Action: "keys.rotate",
+					Target: "kek:" + ring.PrimaryID(), Outcome: ci.OutcomeSuccess, ClientIP: "local",
+					Details: map[string]string{"rewrapped": fmt.Sprint(n)}}); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "re-wrapped %d secrets under key %s; start kitewatch with --key-url set to the new key (the old key is no longer needed)\n", n, ring.PrimaryID())
+				return nil
+			})
+		},
+	}
+	rotate.Flags().StringVar(&newURL, "new-key-url", "", "the new key encryption key (file:///path, base64key://...)")
+	rotate.Flags().IntVar(&batch, "batch", 100, "records re-wrapped per database round trip")
+	cmd.AddCommand(rotate)
+	return cmd
+}
+
+// openRotationKeyring opens the keys for a rotation without checking the
+// key-check value (the new key has none yet).
+func openRotationKeyring(ctx context.Context, c config.Config) (*secrets.Keyring, error) {
+	primary, id, err := secrets.OpenKeeper(ctx, c.KeyURL, c.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("open the new key encryption key: %w", err)
+	}
+	var older []secrets.NamedKeeper
+	for _, u := range c.PreviousKeyURLs {
+		k, kid, err := secrets.OpenKeeper(ctx, u, c.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("open the current key encryption key: %w", err)
+		}
+		if kid != id {
+			older = append(older, secrets.NamedKeeper{ID: kid, Keeper: k})
+		}
+	}
+	return secrets.NewKeyring(secrets.NamedKeeper{ID: id, Keeper: primary}, older...)
+}
+
+// RewrapAll re-wraps, in batches, every sealed record not under the
+// keyring's primary key. Each record is swapped with a compare-and-swap, so
+// a concurrent rotation of the token itself wins and a crash loses nothing.
+func RewrapAll(ctx context.Context, db *store.DB, ring *secrets.Keyring, batch int) (int, error) {
+	if batch <= 0 {
+		batch = 100
+	}
+	done := 0
+	for {
+		list, err := db.IntegrationsToRewrap(ctx, ring.PrimaryID(), batch)
+		if err != nil {
+			return done, err
+		}
+		if len(list) == 0 {
+			return done, nil
+		}
+		progress := false
+		for _, in := range list {
+			next, err := ring.Rewrap(ctx, in.TokenSealed)
+			if err != nil {
+				return done, fmt.Errorf("re-wrap the token of integration %d: %w", in.ID, err)
+			}
+			ok, err := db.ReplaceSealedToken(ctx, in.ID, in.TokenSealed, next, ring.PrimaryID())
+			if err != nil {
+				return done, err
+			}
+			if ok {
+				done++
+				progress = true
+			}
+		}
+		if !progress {
+			return done, errors.New("records changed while being re-wrapped; run the command again")
+		}
+	}
+}
