@@ -104,14 +104,15 @@ type finding struct {
 }
 
 type analysis struct {
-	e     *engine
-	opts  Options
-	ring  [ringSize]ringLine
-	n     int // lines seen
-	hits  []uint64
-	found []*finding
-	open  *finding // the finding collecting after-context
-	block blockCollector
+	e       *engine
+	opts    Options
+	ring    [ringSize]ringLine
+	n       int // lines seen
+	hits    []uint64
+	litHits []bool
+	found   []*finding
+	open    *finding // the finding collecting after-context
+	block   blockCollector
 
 	testIndex map[string]*finding
 	states    map[string]bool
@@ -145,6 +146,7 @@ func (e *engine) analyze(r io.Reader, opts Options) (Result, error) {
 		e:         e,
 		opts:      opts,
 		hits:      make([]uint64, e.nWords),
+		litHits:   make([]bool, len(e.litMap)),
 		testIndex: map[string]*finding{},
 		goTest:    goTestOutput{byTest: map[string][]string{}},
 		states:    map[string]bool{},
@@ -295,15 +297,16 @@ func (a *analysis) closeContext() { a.open = nil }
 
 // match runs the prefilter and the candidate rules on one line.
 func (a *analysis) match(ln *logparse.Line) {
-	any := false
-	a.e.lits.scan(ln.Text, func(li int) {
-		for _, ri := range a.e.litMap[li] {
-			a.hits[ri>>6] |= 1 << (ri & 63)
-			any = true
-		}
-	})
-	if !any {
+	if !a.e.lits.scan(ln.Text, a.litHits) {
 		return
+	}
+	for li, hit := range a.litHits {
+		if hit {
+			a.litHits[li] = false
+			for _, ri := range a.e.litMap[li] {
+				a.hits[ri>>6] |= 1 << (ri & 63)
+			}
+		}
 	}
 	var text string
 	matched := false
@@ -325,6 +328,15 @@ func (a *analysis) match(ln *logparse.Line) {
 			// may well pass.
 			if r.Weak && (a.open != nil || (a.goTest.current != "" && isIndented(ln.Text))) {
 				continue
+			}
+			if r.linePrefix != "" {
+				t := ln.Text
+				if r.skipSpace {
+					t = bytes.TrimLeft(t, " \t")
+				}
+				if !bytes.HasPrefix(t, []byte(r.linePrefix)) {
+					continue
+				}
 			}
 			if text == "" {
 				text = string(ln.Text)
@@ -659,10 +671,13 @@ func (g *goTestOutput) feed(t []byte) {
 		}
 		return
 	}
-	if len(g.byTest) == 0 && g.current == "" {
+	if len(t) == 0 || (t[0] != ' ' && t[0] != '-') || (len(g.byTest) == 0 && g.current == "") {
 		return
 	}
-	tt := bytes.TrimLeft(t, " ")
+	tt := t
+	if t[0] == ' ' {
+		tt = bytes.TrimLeft(t, " ")
+	}
 	if bytes.HasPrefix(tt, goPassPrefix) || bytes.HasPrefix(tt, []byte("--- SKIP: ")) {
 		if f := bytes.Fields(tt); len(f) >= 3 {
 			delete(g.byTest, string(f[2]))

@@ -1,52 +1,123 @@
 package classify
 
+import "strings"
+
 // literalSet finds which of a fixed set of literals occur in a line in one
-// pass. Each literal is indexed by its first two bytes; scanning a line costs
-// one table lookup per byte plus a comparison for each literal whose first
-// two bytes occur, which is far cheaper than trying every rule's regexp.
+// pass. Each literal is keyed by its rarest three-byte window (estimated from
+// the kind of bytes: punctuation and capitals are rarer in logs than lower
+// case letters and spaces). Scanning a line costs one hash and one bitmap
+// test per byte, plus a comparison for each literal whose key hash occurs,
+// which is far cheaper than trying every rule's regexp.
 type literalSet struct {
-	lits  [][]byte
-	table [1 << 16]uint16 // bigram → 1 + index into heads, 0 when no literal starts with it
-	heads [][]int         // literal indexes sharing a bigram
-	first [256]bool       // bytes that start some literal
+	lits  []keyedLiteral
+	bits  [1 << hashBits / 64]uint64 // key hash present
+	heads [][]int
+	slot  []int32 // key hash → 1 + index into heads (0: none)
+}
+
+const hashBits = 17
+
+type keyedLiteral struct {
+	text string
+	off  int // offset of the key trigram in text
+}
+
+func trigramHash(a, b, c byte) uint32 {
+	return (uint32(a)<<16 | uint32(b)<<8 | uint32(c)) * 0x9E3779B1 >> (32 - hashBits)
 }
 
 func newLiteralSet(lits []string) *literalSet {
-	s := &literalSet{}
+	s := &literalSet{slot: make([]int32, 1<<hashBits)}
 	for i, l := range lits {
-		if len(l) < 2 {
-			panic("classify: prefilter literal shorter than 2 bytes: " + l)
+		if len(l) < 3 {
+			panic("classify: prefilter literal shorter than 3 bytes: " + l)
 		}
-		s.lits = append(s.lits, []byte(l))
-		k := uint16(l[0])<<8 | uint16(l[1])
-		if s.table[k] == 0 {
+		off := 0
+		best := 1 << 30
+		for j := 0; j+2 < len(l); j++ {
+			if c := bigramCommonness(l[j], l[j+1]) + bigramCommonness(l[j+1], l[j+2]); c < best {
+				best, off = c, j
+			}
+		}
+		s.lits = append(s.lits, keyedLiteral{text: l, off: off})
+		h := trigramHash(l[off], l[off+1], l[off+2])
+		s.bits[h>>6] |= 1 << (h & 63)
+		if s.slot[h] == 0 {
 			s.heads = append(s.heads, nil)
-			s.table[k] = uint16(len(s.heads))
+			s.slot[h] = int32(len(s.heads))
 		}
-		h := s.table[k] - 1
-		s.heads[h] = append(s.heads[h], i)
-		s.first[l[0]] = true
+		s.heads[s.slot[h]-1] = append(s.heads[s.slot[h]-1], i)
 	}
 	return s
 }
 
-// scan calls hit for every literal index found in line (possibly more than
-// once for a literal occurring several times).
-func (s *literalSet) scan(line []byte, hit func(int)) {
-	n := len(line) - 1
-	for i := 0; i < n; i++ {
-		if !s.first[line[i]] {
+// commonBigrams are frequent in English and in CI logs; a literal keyed by
+// one of them would be verified at almost every line.
+var commonBigrams = map[string]bool{}
+
+func init() {
+	for _, b := range strings.Fields("th he in er an re on at en nd ti es or te of ed is it al ar st to nt ng se ha as ou io le ve co me de hi ri ro ic ne ea ra ce li ch ll be ma si om ur ge ld ck ul du mp un ok ss ac ad ag ai am ap ca ct di el em et ex fo ia id il im ir la lo mo na nc ni no ns ol os ot pa pe pl po pr ra rc rd rt sa sc sh so sp ta tr ts tu ui um up ur us ut va wa") {
+		commonBigrams[b] = true
+	}
+}
+
+// bigramCommonness estimates how common a two-byte window is in CI logs.
+func bigramCommonness(a, b byte) int {
+	c := byteCommonness(a) + byteCommonness(b)
+	if a == b && (a == ' ' || a == '-' || a == '=' || a == '.' || a == '#' || a == '*') {
+		c += 20
+	}
+	if a == ' ' || b == ' ' {
+		c += 12
+	}
+	if commonBigrams[strings.ToLower(string([]byte{a, b}))] {
+		c += 15
+	}
+	return c
+}
+
+// byteCommonness estimates how common a byte is in CI logs.
+func byteCommonness(c byte) int {
+	switch {
+	case c == ' ' || c == 'e' || c == 't' || c == 'a' || c == 'o' || c == 'i' || c == 'n' || c == 's' || c == 'r':
+		return 10
+	case c >= 'a' && c <= 'z':
+		return 7
+	case c >= '0' && c <= '9':
+		return 6
+	case c == '.' || c == '/' || c == '-' || c == '_' || c == ':' || c == '=':
+		return 5
+	case c >= 'A' && c <= 'Z':
+		return 3
+	case c >= 0x80:
+		return 4
+	default:
+		return 2
+	}
+}
+
+// scan sets hits[i] for every literal i found in line and reports whether
+// any was found.
+func (s *literalSet) scan(line []byte, hits []bool) bool {
+	found := false
+	if len(line) < 3 {
+		return false
+	}
+	k := uint32(line[0])<<8 | uint32(line[1])
+	for i := 2; i < len(line); i++ {
+		k = (k<<8 | uint32(line[i])) & 0xffffff
+		h := k * 0x9E3779B1 >> (32 - hashBits)
+		if s.bits[h>>6]&(1<<(h&63)) == 0 {
 			continue
 		}
-		h := s.table[uint16(line[i])<<8|uint16(line[i+1])]
-		if h == 0 {
-			continue
-		}
-		for _, li := range s.heads[h-1] {
-			l := s.lits[li]
-			if len(line)-i >= len(l) && string(line[i:i+len(l)]) == string(l) {
-				hit(li)
+		for _, li := range s.heads[s.slot[h]-1] {
+			l := &s.lits[li]
+			start := i - 2 - l.off
+			if start >= 0 && start+len(l.text) <= len(line) && string(line[start:start+len(l.text)]) == l.text {
+				hits[li] = true
+				found = true
 			}
 		}
 	}
+	return found
 }

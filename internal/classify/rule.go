@@ -3,6 +3,7 @@ package classify
 import (
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 )
 
 // Rule recognises one kind of failure line. Rules are data: the table in
@@ -103,6 +104,10 @@ type compiledRule struct {
 	re, not, loc *regexp.Regexp
 	prevTest     *regexp.Regexp
 	groups       map[string]int
+	// linePrefix is a literal every matching line starts with (after
+	// optional white space when skipSpace), checked before the regexp.
+	linePrefix string
+	skipSpace  bool
 	idx          int
 }
 
@@ -122,6 +127,7 @@ func compileRules(rules []Rule) ([]*compiledRule, error) {
 		if cr.re, err = regexp.Compile(r.Pattern); err != nil {
 			return nil, fmt.Errorf("compile rule %q pattern: %w", r.ID, err)
 		}
+		cr.linePrefix, cr.skipSpace = requiredPrefix(r.Pattern)
 		for j, name := range cr.re.SubexpNames() {
 			if name != "" {
 				cr.groups[name] = j
@@ -158,4 +164,33 @@ func cutPrefix(s, prefix string) (string, bool) {
 		return s[len(prefix):], true
 	}
 	return "", false
+}
+
+// requiredPrefix returns the literal that every match of an anchored
+// pattern starts with, possibly after leading white space (`^\s*lit`), so
+// that most lines can be rejected without running the regexp.
+func requiredPrefix(pattern string) (prefix string, skipSpace bool) {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return "", false
+	}
+	re = re.Simplify()
+	if re.Op != syntax.OpConcat || len(re.Sub) < 2 || re.Sub[0].Op != syntax.OpBeginText {
+		return "", false
+	}
+	i := 1
+	if sub := re.Sub[i]; sub.Op == syntax.OpStar && len(sub.Sub) == 1 && sub.Sub[0].Op == syntax.OpCharClass && isSpaceClass(sub.Sub[0]) {
+		skipSpace = true
+		i++
+	}
+	if i < len(re.Sub) && re.Sub[i].Op == syntax.OpLiteral && re.Sub[i].Flags&syntax.FoldCase == 0 {
+		return string(re.Sub[i].Rune), skipSpace
+	}
+	return "", false
+}
+
+func isSpaceClass(re *syntax.Regexp) bool {
+	// \s is the ranges \t-\n, \f-\r and ' '.
+	r := re.Rune
+	return len(r) == 6 && r[0] == '\t' && r[1] == '\n' && r[2] == '\f' && r[3] == '\r' && r[4] == ' ' && r[5] == ' '
 }

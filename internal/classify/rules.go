@@ -236,7 +236,7 @@ var Rules = []Rule{
 	{ID: "mocha-failing", Action: "state:mocha", Literals: []string{" failing"},
 		Pattern: `^\s+\d+ failing$`},
 	{ID: "mocha", Category: Test, Priority: PriorityTest, Confidence: 0.85, State: "mocha", Action: "mocha",
-		Literals: []string{") "},
+		Literals: []string{"0) ", "1) ", "2) ", "3) ", "4) ", "5) ", "6) ", "7) ", "8) ", "9) "},
 		Pattern:  `^\s+\d+\) (?P<test>.+?):?$`,
 		Title:    "${test}: ${next}", After: 12, AfterMode: "indented", LocPattern: jsFrame},
 	{ID: "playwright-flaky", Action: "state:flaky", Literals: []string{" flaky"},
