@@ -17,6 +17,7 @@ import (
 	"github.com/kitewatch/kitewatch/internal/app"
 	"github.com/kitewatch/kitewatch/internal/cli"
 	"github.com/kitewatch/kitewatch/internal/config"
+	"github.com/kitewatch/kitewatch/internal/secrets"
 	"github.com/kitewatch/kitewatch/internal/store"
 	"github.com/kitewatch/kitewatch/internal/store/sqlite"
 )
@@ -43,13 +44,16 @@ type server struct {
 
 // startServer runs a whole kitewatch server on 127.0.0.1:0 with a SQLite
 // database in dataDir, logging at debug level into a buffer.
-func startServer(t *testing.T, dataDir string) *server {
+func startServer(t *testing.T, dataDir string, opts ...func(*config.Config)) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.DataDir = dataDir
 	cfg.LogLevel = "debug"
+	for _, o := range opts {
+		o(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +63,15 @@ func startServer(t *testing.T, dataDir string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := app.New(ctx, cfg, app.Deps{DB: db, Logger: logger, Out: out})
+	keeper, id, err := secrets.OpenKeeper(ctx, "", dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := secrets.NewKeyring(secrets.NamedKeeper{ID: id, Keeper: keeper})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(ctx, cfg, app.Deps{DB: db, Logger: logger, Out: out, Keys: keys})
 	if err != nil {
 		t.Fatal(err)
 	}
