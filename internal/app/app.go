@@ -59,7 +59,7 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 	}
 	a := &App{cfg: cfg, db: d.DB, logger: d.Logger, out: d.Out, registry: prometheus.NewRegistry()}
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewDBStatsCollector(d.DB.Writer(), d.DB.Dialect().Name()))
+		collectors.NewDBStatsCollector(d.DB.Writer(), d.DB.Dialect().Name()), newTaskCollector(d.DB))
 	if _, err := d.DB.Migrate(ctx); err != nil {
 		return nil, err
 	}

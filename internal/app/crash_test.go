@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -155,4 +156,27 @@ func postNoFatal(url, token, body string) (int, error) {
 	}
 	res.Body.Close()
 	return res.StatusCode, nil
+}
+
+// TestSIGTERMDrainsAndExitsZero checks the graceful shutdown of the binary.
+func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	proc := startProcess(t, bin, dir, addr)
+	if err := proc.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := proc.Wait(); err != nil {
+		t.Fatalf("kitewatch serve after SIGTERM: %v (want exit 0)\n%s", err, proc.Stderr)
+	}
+	if !strings.Contains(proc.Stderr.(*syncBuffer).String(), "shutting down") {
+		t.Fatalf("no shutdown message in logs: %s", proc.Stderr)
+	}
 }
