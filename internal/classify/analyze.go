@@ -339,6 +339,9 @@ func (a *analysis) match(ln *logparse.Line) {
 				}
 			}
 			if text == "" {
+				if !r.re.Match(ln.Text) {
+					continue
+				}
 				text = string(ln.Text)
 			}
 			m := r.re.FindStringSubmatchIndex(text)
@@ -663,9 +666,16 @@ var (
 
 func (g *goTestOutput) feed(t []byte) {
 	if bytes.HasPrefix(t, goRunPrefix) {
-		f := bytes.Fields(t)
-		if len(f) >= 3 && (string(f[1]) == "RUN" || string(f[1]) == "CONT" || string(f[1]) == "NAME") {
-			g.current = string(f[2])
+		rest := t[len(goRunPrefix):]
+		verb, name, _ := bytes.Cut(rest, []byte(" "))
+		name = bytes.TrimSpace(name)
+		if i := bytes.IndexByte(name, ' '); i >= 0 {
+			name = name[:i]
+		}
+		if len(name) > 0 && (string(verb) == "RUN" || string(verb) == "CONT" || string(verb) == "NAME") {
+			if string(name) != g.current {
+				g.current = string(name)
+			}
 		} else {
 			g.current = ""
 		}
@@ -679,8 +689,12 @@ func (g *goTestOutput) feed(t []byte) {
 		tt = bytes.TrimLeft(t, " ")
 	}
 	if bytes.HasPrefix(tt, goPassPrefix) || bytes.HasPrefix(tt, []byte("--- SKIP: ")) {
-		if f := bytes.Fields(tt); len(f) >= 3 {
-			delete(g.byTest, string(f[2]))
+		if len(g.byTest) > 0 {
+			name := tt[len(goPassPrefix):]
+			if i := bytes.IndexByte(name, ' '); i >= 0 {
+				name = name[:i]
+			}
+			delete(g.byTest, string(name))
 		}
 		return
 	}

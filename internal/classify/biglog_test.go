@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/kitewatch/kitewatch/internal/logparse"
 )
 
 var (
@@ -175,4 +177,35 @@ func TestAnalyzeFlag(t *testing.T) {
 		t.Fatal("no failure found")
 	}
 	t.Logf("first failure: [%s] %s", res.Failures[0].Category, res.Failures[0].Title)
+}
+
+// BenchmarkRegexpEveryLine is the naive baseline: every rule's regexp tried
+// on every line, with the same parser. Compare with BenchmarkAnalyze.
+func BenchmarkRegexpEveryLine(b *testing.B) {
+	var sb strings.Builder
+	if err := writeBigLog(&sb, 16<<20); err != nil {
+		b.Fatal(err)
+	}
+	data := sb.String()
+	e, err := newEngine(Rules)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for b.Loop() {
+		p := logparse.New(strings.NewReader(data), logparse.Options{})
+		matches := 0
+		for p.Next() {
+			for _, r := range e.rules {
+				if r.re.Match(p.Line().Text) {
+					matches++
+					break
+				}
+			}
+		}
+		if matches == 0 {
+			b.Fatal("no matches")
+		}
+	}
 }

@@ -108,7 +108,7 @@ type compiledRule struct {
 	// optional white space when skipSpace), checked before the regexp.
 	linePrefix string
 	skipSpace  bool
-	idx          int
+	idx        int
 }
 
 func compileRules(rules []Rule) ([]*compiledRule, error) {

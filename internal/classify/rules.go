@@ -15,6 +15,16 @@ const (
 	retryWords = `(?i)\b(retry|retrying|retried|will retry|attempt \d+ of|attempt \d+/\d+|backing off|fall(?:ing)? ?back|ignoring|skipping|continuing)\b`
 )
 
+// digitsAfter returns prefix followed by each decimal digit: a literal for
+// "prefix then a number" (a file name followed by a line number).
+func digitsAfter(prefix string) []string {
+	out := make([]string, 10)
+	for d := range out {
+		out[d] = prefix + string(rune('0'+d))
+	}
+	return out
+}
+
 // Rules is the rule table, tried in order on each candidate line: the first
 // rule that matches a line wins, so specific rules come before general ones.
 var Rules = []Rule{
@@ -128,7 +138,7 @@ var Rules = []Rule{
 		Pattern:  `^\s*error (?P<code>TS\d+): (?P<msg>.+)$`,
 		Title:    "${code}: ${msg}", After: 2},
 	{ID: "go-compile", Category: Compile, Priority: PriorityCompile, Confidence: 0.85, Group: true,
-		Literals: []string{".go:"},
+		Literals: digitsAfter(".go:"),
 		Pattern:  `^\s*(?:vet: )?(?P<path>(?:\.{0,2}/)?` + pathTok + `\.go):(?P<line>\d+):(?P<col>\d+): (?P<msg>.+)$`,
 		Not:      `^\s*\S+:\d+:\d+: (warning|note|info):`,
 		Title:    "${msg}", After: 2, AfterMode: "indented",
@@ -312,7 +322,7 @@ var Rules = []Rule{
 		Pattern:  `^\s+(?P<line>\d+):(?P<col>\d+)\s+error\s+(?P<msg>.+?)(?:\s{2,}(?P<code>[\w@/-]+))?$`,
 		Title:    "${msg} (${code})"},
 	{ID: "ruff", Category: Lint, Priority: PriorityLint, Confidence: 0.85, Group: true,
-		Literals: []string{".py:", ".pyi:"},
+		Literals: digitsAfter(".py:"),
 		Pattern:  `^(?P<path>` + pathTok + `\.pyi?):(?P<line>\d+):(?P<col>\d+): (?P<code>[A-Z]{1,3}\d{2,4}):? (?:\[\*\] )?(?P<msg>.+)$`,
 		Title:    "${code} ${msg}"},
 	{ID: "rubocop", Category: Lint, Priority: PriorityLint, Confidence: 0.85, Group: true,
