@@ -78,6 +78,10 @@ func (q *Queue) Init(opts Options) error {
 		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: opts.Workers}}
 		cfg.Workers = q.workers
 		cfg.PeriodicJobs = q.periodic
+		// Tasks may be enqueued before the package that works them is
+		// wired (analyze_build is enqueued by ingest; its worker belongs to
+		// the analysis package), so insertion must not require a worker.
+		cfg.SkipUnknownJobCheck = true
 	}
 	client, err := river.NewClient(q.db.Dialect().RiverDriver(q.db.Writer()), cfg)
 	if err != nil {
