@@ -339,7 +339,7 @@ func (a *analysis) match(ln *logparse.Line) {
 				}
 			}
 			if text == "" {
-				if !r.re.Match(ln.Text) {
+				if !r.LiteralOnly && !r.re.Match(ln.Text) {
 					continue
 				}
 				text = string(ln.Text)

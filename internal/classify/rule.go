@@ -22,6 +22,9 @@ type Rule struct {
 	Literals []string
 	// Pattern is tried on the ANSI-free text of candidate lines.
 	Pattern string
+	// LiteralOnly makes a literal hit a match without trying Pattern (which
+	// may then be empty): for rules that only look for fixed phrases.
+	LiteralOnly bool
 	// Not, when set, rejects a line that also matches it.
 	Not string
 	// Title is a template: ${name} expands to a group of Pattern, ${text} to
@@ -124,6 +127,10 @@ func compileRules(rules []Rule) ([]*compiledRule, error) {
 		}
 		cr := &compiledRule{Rule: r, idx: i, groups: map[string]int{}}
 		var err error
+		if r.LiteralOnly && r.Pattern == "" {
+			r.Pattern = ".*"
+			cr.Pattern = ".*"
+		}
 		if cr.re, err = regexp.Compile(r.Pattern); err != nil {
 			return nil, fmt.Errorf("compile rule %q pattern: %w", r.ID, err)
 		}

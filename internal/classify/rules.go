@@ -123,10 +123,10 @@ var Rules = []Rule{
 		Pattern:  `pull access denied.*|manifest unknown.*|not found: manifest.*|failed to resolve source metadata for .+|manifest for \S+ not found.*`,
 		Title:    "Docker image not available: ${text}", After: 2},
 	{ID: "network", Category: Network, Priority: PriorityDependency, Confidence: 0.75,
-		Literals: []string{"ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "EAI_AGAIN", "ENOTFOUND", "ENETUNREACH", "Could not resolve host", "TLS handshake timeout", "i/o timeout", "connection reset by peer", "Connection refused", "connection refused", "Temporary failure in name resolution", "no such host", "Network is unreachable", "Failed to connect to", "Could not connect to", "SSL_ERROR_SYSCALL", "Connection timed out", "connection timed out", "503 Service Unavailable", "502 Bad Gateway", "504 Gateway", "Name or service not known", "socket hang up", "Connection reset by peer", "Read timed out", "unable to access 'http"},
-		Pattern:  `ECONNRESET|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|ENOTFOUND|ENETUNREACH|Could not resolve host|TLS handshake timeout|i/o timeout|[Cc]onnection reset by peer|[Cc]onnection refused|Temporary failure in name resolution|no such host|Network is unreachable|Failed to connect to|Could not connect to|SSL_ERROR_SYSCALL|[Cc]onnection timed out|503 Service Unavailable|502 Bad Gateway|504 Gateway|Name or service not known|socket hang up|Read timed out|unable to access 'http`,
-		Not:      retryWords + `|^\s*(--- PASS|ok\s|PASSED|✓)|(?i)warn`,
-		Title:    "Network failure: ${text}", After: 4, Weak: true},
+		Literals:    []string{"ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "EAI_AGAIN", "ENOTFOUND", "ENETUNREACH", "Could not resolve host", "TLS handshake timeout", "i/o timeout", "connection reset by peer", "Connection refused", "connection refused", "Temporary failure in name resolution", "no such host", "Network is unreachable", "Failed to connect to", "Could not connect to", "SSL_ERROR_SYSCALL", "Connection timed out", "connection timed out", "503 Service Unavailable", "502 Bad Gateway", "504 Gateway", "Name or service not known", "socket hang up", "Connection reset by peer", "Read timed out", "unable to access 'http"},
+		LiteralOnly: true,
+		Not:         retryWords + `|^\s*(--- PASS|ok\s|PASSED|✓)|(?i)warn`,
+		Title:       "Network failure: ${text}", After: 4, Weak: true},
 
 	// ---- Compilers and type checkers ------------------------------------
 	{ID: "tsc", Category: Typecheck, Priority: PriorityCompile, Confidence: 0.9, Group: true,

@@ -1,0 +1,262 @@
+package classify
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// agentLog wraps output lines in the Buildkite byte format with the agent's
+// failure tail when status is not 0.
+func agentLog(status string, lines ...string) string {
+	var b strings.Builder
+	b.WriteString("\x1b_bk;t=1700000000000\x07~~~ Running commands\n")
+	b.WriteString("\x1b_bk;t=1700000000001\x07\x1b[90m$\x1b[0m ./ci.sh\n")
+	for _, l := range lines {
+		b.WriteString("\x1b_bk;t=1700000000002\x07" + l + "\n")
+	}
+	if status != "0" {
+		b.WriteString("\x1b_bk;t=1700000000003\x07^^^ +++\n")
+		b.WriteString("\x1b_bk;t=1700000000003\x07\x1b[31m🚨 Error: The command exited with status " + status + "\x1b[0m\n")
+		b.WriteString("\x1b_bk;t=1700000000003\x07user command error: exit status " + status + "\n")
+	}
+	return b.String()
+}
+
+func TestAnalyze(t *testing.T) {
+	tests := []struct {
+		name     string
+		log      string
+		failed   bool
+		category Category
+		title    string
+		loc      *Location
+		tests    []string
+		count    int
+	}{
+		{
+			name: "passing log says nothing", failed: false, count: 0,
+			log: agentLog("0", "--- FAIL: TestX (0.00s)", "npm ERR! code E404", "error: something"),
+		},
+		{
+			name: "agent exit alone is a low-confidence unknown", failed: true, count: 1,
+			category: Unknown, title: "Command exited with status 2",
+			log: agentLog("2", "doing things", "done things"),
+		},
+		{
+			name: "exit 137 means killed", failed: true, count: 1, category: OOM,
+			log: agentLog("137", "building"),
+		},
+		{
+			name: "error in file and test names is not a failure", failed: true, count: 1, category: Unknown,
+			log: agentLog("1", "compiling src/errors/error_handler.go", "--- PASS: TestErrorPaths (0.00s)", "0 errors, 3 warnings", "ok  \tgithub.com/acme/errors\t0.1s", "warning: deprecated API errorf"),
+		},
+		{
+			name: "compile error before the test failures it causes", failed: true, count: 2,
+			category: Compile, title: "undefined: Foo", loc: &Location{Path: "pkg/a.go", Line: 3, Column: 9},
+			log: agentLog("1", "--- FAIL: TestLater (0.00s)", "    later_test.go:9: boom", "# example.com/pkg", "./pkg/a.go:3:9: undefined: Foo", "FAIL\texample.com/pkg [build failed]"),
+		},
+		{
+			name: "retried then passed is not a failure", failed: true, count: 1, category: Test, tests: []string{"TestReal"},
+			log: agentLog("1", "--- FAIL: TestFlaky (0.00s)", "--- FAIL: TestReal (0.00s)", "    real_test.go:3: nope", "=== RUN   TestFlaky", "--- PASS: TestFlaky (0.01s)"),
+		},
+		{
+			name: "repository prefixes are stripped", failed: true, count: 1, category: Compile,
+			loc: &Location{Path: "src/main.c", Line: 7, Column: 2},
+			log: agentLog("2", "/var/lib/buildkite-agent/builds/agent-7/acme/app/src/main.c:7:2: error: expected ';' before '}' token"),
+		},
+		{
+			name: "docker workdir prefix is stripped", failed: true, count: 1, category: Typecheck,
+			loc: &Location{Path: "src/a.ts", Line: 1, Column: 5},
+			log: agentLog("2", "/app/src/a.ts(1,5): error TS2304: Cannot find name 'x'."),
+		},
+		{
+			name: "secondary summaries only without a primary", failed: true, count: 1, category: Compile, title: "make: [all] Error 2",
+			log: agentLog("2", "make: *** [all] Error 2"),
+		},
+		{
+			name: "no agent markers: rules alone decide", failed: true, count: 1, category: Test,
+			log: "--- FAIL: TestPlain (0.00s)\n    plain_test.go:4: bad\nFAIL\n",
+		},
+		{
+			name: "plain passing output", failed: false, count: 0,
+			log: "ok  \tgithub.com/acme/x\t0.1s\nPASS\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := Analyze(strings.NewReader(tt.log), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Failed != tt.failed {
+				t.Errorf("Failed = %v, want %v", res.Failed, tt.failed)
+			}
+			if len(res.Failures) != tt.count {
+				t.Fatalf("%d failures, want %d: %+v", len(res.Failures), tt.count, res.Failures)
+			}
+			if tt.count == 0 {
+				return
+			}
+			f := res.Failures[0]
+			if f.Category != tt.category {
+				t.Errorf("category %s, want %s (%q)", f.Category, tt.category, f.Title)
+			}
+			if tt.title != "" && !strings.Contains(f.Title, tt.title) {
+				t.Errorf("title %q, want it to contain %q", f.Title, tt.title)
+			}
+			if tt.loc != nil && (len(f.Locations) == 0 || f.Locations[0] != *tt.loc) {
+				t.Errorf("locations %+v, want %+v first", f.Locations, *tt.loc)
+			}
+			for _, want := range tt.tests {
+				if !containsStr(f.Tests, want) {
+					t.Errorf("tests %q, want %q", f.Tests, want)
+				}
+			}
+			if f.FirstLine <= 0 || f.LastLine < f.FirstLine || f.Fingerprint == "" || len(f.Excerpt) == 0 {
+				t.Errorf("incomplete failure %+v", f)
+			}
+		})
+	}
+}
+
+func TestFingerprintIgnoresVolatileParts(t *testing.T) {
+	a := agentLog("1", "--- FAIL: TestX (0.12s)", "    x_test.go:10: got 0xc000123456 at 2024-01-02T03:04:05Z after 1.5s in /tmp/go-build123/x")
+	b := agentLog("1", "--- FAIL: TestX (3.40s)", "    x_test.go:12: got 0xc000999999 at 2025-06-07T08:09:10Z after 2s in /tmp/go-build999/x")
+	c := agentLog("1", "--- FAIL: TestY (0.12s)", "    y_test.go:10: got 1")
+	fp := func(s string) string {
+		res, err := Analyze(strings.NewReader(s), Options{})
+		if err != nil || len(res.Failures) != 1 {
+			t.Fatalf("analyse: %v %+v", err, res)
+		}
+		return res.Failures[0].Fingerprint
+	}
+	if fp(a) != fp(b) {
+		t.Error("same failure with different volatile parts has different fingerprints")
+	}
+	if fp(a) == fp(c) {
+		t.Error("different tests share a fingerprint")
+	}
+}
+
+type upperRedactor struct{}
+
+func (upperRedactor) String(s string) string {
+	return strings.ReplaceAll(s, "hunter2hunter2", "[REDACTED]")
+}
+
+func TestRedactorIsApplied(t *testing.T) {
+	log := agentLog("1", "--- FAIL: TestLogin (0.00s)", "    login_test.go:5: login with password hunter2hunter2 failed")
+	res, err := Analyze(strings.NewReader(log), Options{Redactor: upperRedactor{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(res)
+	if bytes.Contains(b, []byte("hunter2hunter2")) {
+		t.Errorf("secret leaked: %s", b)
+	}
+	if !bytes.Contains(b, []byte("[REDACTED]")) {
+		t.Errorf("no mask in %s", b)
+	}
+}
+
+func TestJSONShape(t *testing.T) {
+	res, err := Analyze(strings.NewReader("ok\n"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(res)
+	if string(b) != `{"failed":false,"failures":[]}` {
+		t.Errorf("got %s", b)
+	}
+	res, _ = Analyze(strings.NewReader(agentLog("3")), Options{})
+	b, _ = json.Marshal(res)
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	f := doc["failures"].([]any)[0].(map[string]any)
+	for _, k := range []string{"category", "title", "section", "excerpt", "locations", "tests", "fingerprint", "confidence", "first_line", "last_line"} {
+		if _, ok := f[k]; !ok {
+			t.Errorf("failure has no %q: %s", k, b)
+		}
+	}
+	if len(f) != 10 {
+		t.Errorf("failure has %d keys, want 10: %s", len(f), b)
+	}
+}
+
+func TestRelPath(t *testing.T) {
+	tests := map[string]string{
+		"/var/lib/buildkite-agent/builds/agent-1/acme/app/src/x.go": "src/x.go",
+		"/buildkite/builds/i-0abc-1/acme/app/lib/y.rb":              "lib/y.rb",
+		"/home/runner/work/app/app/a/b.ts":                          "a/b.ts",
+		"/workdir/pkg/z.py":                                         "pkg/z.py",
+		"/app/src/index.js":                                         "src/index.js",
+		"./cmd/main.go":                                             "cmd/main.go",
+		"/root/go/pkg/mod/github.com/x/y@v1.2.3/z.go":               "github.com/x/y@v1.2.3/z.go",
+		"file:///var/lib/buildkite-agent/builds/a/b/c/src/Main.kt":  "src/Main.kt",
+		"src/already/relative.rs":                                   "src/already/relative.rs",
+		"/usr/lib/python3.12/os.py":                                 "/usr/lib/python3.12/os.py",
+	}
+	for in, want := range tests {
+		if got := relPath(in, nil); got != want {
+			t.Errorf("relPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := relPath("/srv/checkout/x/y.go", []string{"/srv/checkout"}); got != "x/y.go" {
+		t.Errorf("custom prefix: got %q", got)
+	}
+}
+
+func TestRulesCompile(t *testing.T) {
+	if _, err := newEngine(Rules); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newEngine([]Rule{{ID: "x", Literals: []string{"abc"}, Pattern: "("}}); err == nil {
+		t.Error("bad pattern compiled")
+	}
+	if _, err := newEngine([]Rule{{ID: "x", Pattern: "a"}}); err == nil {
+		t.Error("rule without literals accepted")
+	}
+}
+
+func FuzzAnalyze(f *testing.F) {
+	for _, s := range []string{
+		agentLog("1", "--- FAIL: TestX (0.00s)", "    x_test.go:1: y"),
+		agentLog("1", "Traceback (most recent call last):", "  File \"x.py\", line 1, in <module>", "ValueError: bad"),
+		agentLog("2", "panic: boom", "", "goroutine 1 [running]:", "main.main()", "\t/app/main.go:5 +0x1d"),
+		agentLog("1", "WARNING: DATA RACE", "=================="),
+		agentLog("0", "  ● a › b", "npm ERR! code E404"),
+		"\x1b_bk;t=1\x07\x1b[31m🚨 Error: The command exited with status 1\x1b[0m\n",
+		"  1 failing\n  1) x\n     y:\n",
+		"____ test_x ____\nE   assert 1\nx.py:3: AssertionError\nFAILED x.py::test_x - boom\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		res, err := Analyze(bytes.NewReader(in), Options{MaxExcerptLines: 5, MaxFailures: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Failures) > 3 {
+			t.Fatalf("%d failures, cap 3", len(res.Failures))
+		}
+		for _, f := range res.Failures {
+			if len(f.Excerpt) > 5 || f.Title == "" || f.Category == "" || f.Fingerprint == "" {
+				t.Fatalf("bad failure %+v", f)
+			}
+			if strings.ContainsRune(f.Title, '\x1b') {
+				t.Fatalf("title has an escape: %q", f.Title)
+			}
+			if utf8.Valid(in) && !utf8.ValidString(f.Title) && len(f.Title) < 197 {
+				t.Fatalf("title not UTF-8: %q", f.Title)
+			}
+		}
+		if _, err := json.Marshal(res); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
