@@ -76,6 +76,7 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 		Integrations: a.integrations,
 	})
 	a.wireDetection()
+	a.wireAnalysis()
 	if err := a.queue.Init(tasks.Options{}); err != nil {
 		return nil, err
 	}
