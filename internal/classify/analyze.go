@@ -127,6 +127,7 @@ type analysis struct {
 	exitLine    int
 	exitContext []string
 	exitSection string
+	exitText    string
 
 	goTest goTestOutput
 
@@ -177,6 +178,7 @@ func (a *analysis) line(ln *logparse.Line) {
 			a.exitStatus = ln.ExitStatus
 		}
 		if !a.agentFailed {
+			a.exitText = strings.TrimSpace(strings.TrimPrefix(string(t), "🚨 "))
 			a.exitLine = ln.Number
 			a.exitSection = ln.Section
 			a.exitContext = a.recent(12)

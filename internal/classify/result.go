@@ -351,6 +351,11 @@ func (a *analysis) exitFinding() *finding {
 	case st == 127:
 		f.category, f.conf = Config, 0.4
 		f.title = "Command not found (exit status 127)"
+	case st == 0 && a.exitText != "":
+		// The agent failed the job for its own reasons, for example
+		// "Error: Failed to upload artifacts".
+		f.category, f.conf = Infrastructure, 0.4
+		f.title = a.exitText
 	}
 	f.root = []string{f.title}
 	f.after = a.exitContext

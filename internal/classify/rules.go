@@ -183,6 +183,17 @@ var Rules = []Rule{
 		Pattern:  `^(?P<path>/` + pathTok + `\.\w+):(?P<line>\d+):(?P<col>\d+): error: (?P<msg>.+)$`,
 		Title:    "${msg}", After: 3},
 
+	{ID: "msbuild", Category: Compile, Priority: PriorityCompile, Confidence: 0.85, Group: true,
+		Literals: []string{"): error ", ": error CS", ": error FS", ": error MSB", ": error NU"},
+		Pattern:  `^\s*(?:(?P<path>` + pathTok + `\.(?:cs|fs|vb|csproj|fsproj|props|targets|sln))(?:\((?P<line>\d+),(?P<col>\d+)\))?\s*:\s*)?error (?P<code>(?:CS|FS|BC|MSB|NU|NETSDK)\d+): (?P<msg>.+?)(?: \[[^\]]+\])?$`,
+		Title:    "${code}: ${msg}", After: 2,
+		Refine: []Refinement{{In: "line", Pattern: `error NU\d+`, Category: Dependency}}},
+	{ID: "bazel-error", Category: Compile, Priority: PriorityCompile - 5, Confidence: 0.7,
+		Literals: []string{"ERROR: /", "ERROR: //"},
+		Pattern:  `^ERROR: (?P<path>/?` + pathTok + `):(?P<line>\d+):(?P<col>\d+): (?P<msg>.+)$`,
+		Title:    "Bazel: ${msg}", After: 6,
+		Refine: []Refinement{{In: "line", Pattern: `(?i)\btest(ing)?\b`, Category: Test}}},
+
 	// ---- Crashes and timeouts ---------------------------------------------
 	{ID: "go-panic", Category: Unknown, Priority: PriorityCrash, Confidence: 0.8, Action: "block:gopanic",
 		Literals: []string{"panic: ", "fatal error: "},
@@ -316,6 +327,24 @@ var Rules = []Rule{
 		Pattern:  `^\s*Failed (?P<test>[\w.]+\w) \[[\d.<>\w ]+\]$`,
 		Title:    "${test}: ${next}", After: 8, AfterMode: "indented"},
 
+	{ID: "bazel-test", Category: Test, Priority: PriorityTest, Confidence: 0.85,
+		Literals: []string{" FAILED in ", " TIMEOUT in "},
+		Pattern:  `^(?P<test>//\S+)\s+(?:\(cached\) )?(?P<how>FAILED|TIMEOUT) in`,
+		Title:    "${test} ${how}",
+		Refine:   []Refinement{{In: "line", Pattern: `TIMEOUT in`, Category: Timeout}}},
+	{ID: "phpunit-state", Action: "state:phpunit", Literals: []string{"There was ", "There were "},
+		Pattern: `^There (?:was|were) \d+ (?:failure|error)s?:$`},
+	{ID: "phpunit", Category: Test, Priority: PriorityTest, Confidence: 0.85, State: "phpunit",
+		Literals: []string{"0) ", "1) ", "2) ", "3) ", "4) ", "5) ", "6) ", "7) ", "8) ", "9) "},
+		Pattern:  `^\d+\) (?P<test>[\w\\]+::\w+.*)$`,
+		Title:    "${test}: ${next}", After: 6,
+		LocPattern: `^(?P<path>/?` + pathTok + `\.php):(?P<line>\d+)$`},
+	{ID: "exunit", Category: Test, Priority: PriorityTest, Confidence: 0.85,
+		Literals: []string{") test "},
+		Pattern:  `^\s+\d+\) test (?P<test>.+) \((?P<mod>[\w.]+)\)$`,
+		Title:    "${mod} ${test}: ${locmsg}", After: 10, AfterMode: "indented",
+		LocPattern: `^\s+(?P<path>` + pathTok + `\.exs?):(?P<line>\d+)$`},
+
 	// ---- Linters -------------------------------------------------------------
 	{ID: "eslint", Category: Lint, Priority: PriorityLint, Confidence: 0.85, Group: true, Action: "eslint",
 		Literals: []string{"  error  "},
@@ -419,6 +448,19 @@ var Rules = []Rule{
 		Pattern:  `^fatal: (?P<msg>.+)$`,
 		Not:      `fatal: not a git repository.*\(or any|fatal: No names found|fatal: no tag exactly matches`,
 		Title:    "git: ${msg}"},
+
+	{ID: "segfault", Category: Unknown, Priority: PriorityCrash, Confidence: 0.7, Weak: true,
+		Literals: []string{"Segmentation fault", "segmentation fault", "SIGSEGV", "SIGABRT", "Bus error"},
+		Pattern:  `(?i)segmentation fault|SIGSEGV|SIGABRT|^Bus error`,
+		Title:    "Crash: ${text}", After: 4},
+	{ID: "no-such-file", Category: Config, Priority: PriorityConfig, Confidence: 0.4, Weak: true, Secondary: true,
+		Literals: []string{"No such file or directory"},
+		Pattern:  `: No such file or directory$`,
+		Title:    "${text}"},
+	{ID: "compose-exited", Category: Unknown, Priority: PrioritySummary, Confidence: 0.3, Secondary: true,
+		Literals: []string{"exited with code"},
+		Pattern:  `^(?P<svc>[\w.-]+) exited with code (?P<code>[1-9]\d*)$`,
+		Title:    "${svc} exited with code ${code}"},
 
 	// ---- Generic fallbacks -------------------------------------------------
 	{ID: "node-uncaught", Category: Unknown, Priority: PriorityUnknown, Confidence: 0.5, Weak: true,
