@@ -1,11 +1,16 @@
 package app_test
 
 import (
+	"bytes"
+	"context"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/kitewatch/kitewatch/internal/bk/bksim"
+	"github.com/kitewatch/kitewatch/internal/cli"
 	"github.com/kitewatch/kitewatch/internal/config"
 )
 
@@ -83,4 +88,52 @@ func TestBuildkiteAPINeverLeaksTokens(t *testing.T) {
 		secretsUsed = append(secretsUsed, v)
 	}
 	assertNoSecrets(t, srv.Logs.String()+"\n"+strings.Join(bodies, "\n"), dir, secretsUsed)
+}
+
+// TestBuildkiteCLI drives connect, status, verify, rotate and disconnect
+// through the kitewatch CLI against a running server.
+func TestBuildkiteCLI(t *testing.T) {
+	sim := bksim.New(bksim.Demo(), bksim.WithRateLimits(100000, 100000))
+	hs := httptest.NewServer(sim)
+	defer hs.Close()
+	defer sim.Close()
+	dir := t.TempDir()
+	srv := startServer(t, dir, func(c *config.Config) { c.BuildkiteAPIURL = hs.URL })
+	adminTok, _, _ := seed(t, dir)
+	t.Setenv("KITEWATCH_API_TOKEN", adminTok)
+	t.Setenv("KITEWATCH_SERVER", srv.URL)
+	write := func(name string) string {
+		p := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(p, []byte(bksim.DemoTokenValue(name)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	var out, errb bytes.Buffer
+	code := cli.Main(context.Background(), []string{"buildkite", "connect", "--org", "acme", "--token-file", write("missing-scopes")},
+		strings.NewReader(""), &out, &errb)
+	if code != 1 || !strings.Contains(out.String(), "missing_scopes") || !strings.Contains(out.String(), "What to do") {
+		t.Fatalf("connect with missing scopes: exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
+	got := kw(t, bksim.DemoTokenValue("good")+"\n", "buildkite", "connect", "--org", "acme", "--token-file", "-")
+	if !strings.Contains(got, "Buildkite connected.") || !strings.Contains(got, "✓ granted") || strings.Contains(got, "MISSING") {
+		t.Fatalf("connect: %s", got)
+	}
+	if got := kw(t, "", "buildkite", "status", "--org", "acme"); !strings.Contains(got, "Status:") || !strings.Contains(got, "Connected") {
+		t.Fatalf("status: %s", got)
+	}
+	if got := kw(t, "", "buildkite", "verify", "--org", "acme", "--json"); !strings.Contains(got, `"last_result": "ok"`) {
+		t.Fatalf("verify: %s", got)
+	}
+	if got := kw(t, "", "buildkite", "rotate", "--org", "acme", "--token-file", write("expiring-soon"), "--revoke-previous"); !strings.Contains(got, "Token rotated.") || !strings.Contains(got, "token_expiring_soon") {
+		t.Fatalf("rotate: %s", got)
+	}
+	if got := kw(t, "", "buildkite", "disconnect", "--org", "acme", "--revoke"); !strings.Contains(got, "revoked at Buildkite") {
+		t.Fatalf("disconnect: %s", got)
+	}
+	for _, name := range []string{"missing-scopes", "good", "expiring-soon"} {
+		if strings.Contains(srv.Logs.String(), bksim.DemoTokenValue(name)) {
+			t.Errorf("token %s in server logs", name)
+		}
+	}
 }

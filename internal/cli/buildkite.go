@@ -132,6 +132,29 @@ func verificationFailure(e *env, asJSON bool, err error) error {
 	return &exitError{code: 1, err: errors.New("")}
 }
 
+// sendToken reads a Buildkite token from tokenFile (never an argument),
+// sends it with body to the organization's path, and prints the resulting
+// status, or the verification problems.
+func sendToken(cmd *cobra.Command, e *env, f *apiFlags, tokenFile, method, path string, body map[string]any, asJSON bool, done string) error {
+	c, err := f.client(true)
+	if err != nil {
+		return err
+	}
+	if tokenFile == "" {
+		return errors.New("--token-file is required (use - to read the token from standard input); tokens are never accepted as arguments")
+	}
+	tok, err := readTokenFile(tokenFile, e.stdin)
+	if err != nil {
+		return err
+	}
+	body["token"] = tok.Reveal()
+	var st integration.Status
+	if err := c.do(cmd.Context(), method, c.orgPath(path), body, &st); err != nil {
+		return verificationFailure(e, asJSON, err)
+	}
+	return output(e, asJSON, st, func(w io.Writer) { fmt.Fprintln(w, done); printStatus(w, st) })
+}
+
 func bkConnectCmd(e *env) *cobra.Command {
 	var f apiFlags
 	var tokenFile, bkOrg string
@@ -141,23 +164,8 @@ func bkConnectCmd(e *env) *cobra.Command {
 		Short: "Connect Buildkite with an API access token (read from a file or standard input)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := f.client(true)
-			if err != nil {
-				return err
-			}
-			if tokenFile == "" {
-				return errors.New("--token-file is required (use - to read the token from standard input); tokens are never accepted as arguments")
-			}
-			tok, err := readTokenFile(tokenFile, e.stdin)
-			if err != nil {
-				return err
-			}
-			var st integration.Status
-			err = c.do(cmd.Context(), "POST", c.orgPath("/integrations/buildkite"), map[string]string{"token": tok.Reveal(), "organization": bkOrg}, &st)
-			if err != nil {
-				return verificationFailure(e, asJSON, err)
-			}
-			return output(e, asJSON, st, func(w io.Writer) { fmt.Fprintln(w, "Buildkite connected."); printStatus(w, st) })
+			return sendToken(cmd, e, &f, tokenFile, "POST", "/integrations/buildkite",
+				map[string]any{"organization": bkOrg}, asJSON, "Buildkite connected.")
 		},
 	}
 	f.bind(cmd.Flags())
@@ -230,23 +238,8 @@ func bkRotateCmd(e *env) *cobra.Command {
 		Short: "Replace the stored Buildkite token with a new one (verified first)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := f.client(true)
-			if err != nil {
-				return err
-			}
-			if tokenFile == "" {
-				return errors.New("--token-file is required (use - to read the token from standard input)")
-			}
-			tok, err := readTokenFile(tokenFile, e.stdin)
-			if err != nil {
-				return err
-			}
-			var st integration.Status
-			err = c.do(cmd.Context(), "PUT", c.orgPath("/integrations/buildkite/token"), map[string]any{"token": tok.Reveal(), "revoke_previous": revoke}, &st)
-			if err != nil {
-				return verificationFailure(e, asJSON, err)
-			}
-			return output(e, asJSON, st, func(w io.Writer) { fmt.Fprintln(w, "Token rotated."); printStatus(w, st) })
+			return sendToken(cmd, e, &f, tokenFile, "PUT", "/integrations/buildkite/token",
+				map[string]any{"revoke_previous": revoke}, asJSON, "Token rotated.")
 		},
 	}
 	f.bind(cmd.Flags())
