@@ -263,6 +263,10 @@ func (a *analysis) feedContext(ln *logparse.Line) {
 		return
 	}
 	t := ln.Text
+	if f.rule.stop != nil && f.rule.stop.Match(t) {
+		a.closeContext()
+		return
+	}
 	blank := isBlank(t)
 	switch f.mode {
 	case "indented":

@@ -12,6 +12,7 @@
 package classify
 
 import (
+	"bytes"
 	"encoding/json"
 )
 
@@ -89,7 +90,13 @@ func (r Result) MarshalJSON() ([]byte, error) {
 			f.Tests = []string{}
 		}
 	}
-	return json.Marshal(p)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // logs are full of <, > and &
+	if err := enc.Encode(p); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
 // Redactor masks secrets; *redact.Redactor satisfies it.

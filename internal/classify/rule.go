@@ -42,6 +42,8 @@ type Rule struct {
 	// "indented" at the first line that is not indented (blank lines allowed),
 	// "blank" at the first blank line.
 	AfterMode string
+	// StopAt, when set, ends the after-context before a line matching it.
+	StopAt string
 	// Before is how many lines before the match go in the excerpt, stopping
 	// at a group header, a command or a blank line.
 	Before int
@@ -105,6 +107,7 @@ const (
 type compiledRule struct {
 	Rule
 	re, not, loc *regexp.Regexp
+	stop         *regexp.Regexp
 	prevTest     *regexp.Regexp
 	groups       map[string]int
 	// linePrefix is a literal every matching line starts with (after
@@ -143,6 +146,11 @@ func compileRules(rules []Rule) ([]*compiledRule, error) {
 		if r.Not != "" {
 			if cr.not, err = regexp.Compile(r.Not); err != nil {
 				return nil, fmt.Errorf("compile rule %q not: %w", r.ID, err)
+			}
+		}
+		if r.StopAt != "" {
+			if cr.stop, err = regexp.Compile(r.StopAt); err != nil {
+				return nil, fmt.Errorf("compile rule %q stop: %w", r.ID, err)
 			}
 		}
 		if r.LocPattern != "" {

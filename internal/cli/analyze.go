@@ -71,6 +71,7 @@ and 1 when it could not run.`,
 			if asJSON {
 				enc := json.NewEncoder(e.stdout)
 				enc.SetIndent("", "  ")
+				enc.SetEscapeHTML(false)
 				if err := enc.Encode(res); err != nil {
 					return fmt.Errorf("write analysis: %w", err)
 				}
