@@ -111,9 +111,9 @@ func TestFailureEpisodesAndUniqueAnalysis(t *testing.T) {
 	}{
 		{ci.BuildRunning, nil, 0, 0},
 		{ci.BuildFailing, nil, 1, 1},
-		{ci.BuildFailed, at(5), 1, 1}, // same episode as failing
-		{ci.BuildFailed, at(5), 1, 1}, // duplicate
-		{ci.BuildPassed, at(9), 1, 1}, // retried and passed
+		{ci.BuildFailed, at(5), 1, 1},  // same episode as failing
+		{ci.BuildFailed, at(5), 1, 1},  // duplicate
+		{ci.BuildPassed, at(9), 1, 1},  // retried and passed
 		{ci.BuildFailed, at(20), 2, 2}, // retried again and failed
 	}
 	for i, s := range steps {
