@@ -109,7 +109,7 @@ type analysis struct {
 	ring    [ringSize]ringLine
 	n       int // lines seen
 	hits    []uint64
-	litHits []bool
+	litHits []int
 	found   []*finding
 	open    *finding // the finding collecting after-context
 	block   blockCollector
@@ -147,7 +147,7 @@ func (e *engine) analyze(r io.Reader, opts Options) (Result, error) {
 		e:         e,
 		opts:      opts,
 		hits:      make([]uint64, e.nWords),
-		litHits:   make([]bool, len(e.litMap)),
+		litHits:   make([]int, 0, 16),
 		testIndex: map[string]*finding{},
 		goTest:    goTestOutput{byTest: map[string][]string{}},
 		states:    map[string]bool{},
@@ -303,15 +303,13 @@ func (a *analysis) closeContext() { a.open = nil }
 
 // match runs the prefilter and the candidate rules on one line.
 func (a *analysis) match(ln *logparse.Line) {
-	if !a.e.lits.scan(ln.Text, a.litHits) {
+	a.litHits = a.e.lits.scan(ln.Text, a.litHits[:0])
+	if len(a.litHits) == 0 {
 		return
 	}
-	for li, hit := range a.litHits {
-		if hit {
-			a.litHits[li] = false
-			for _, ri := range a.e.litMap[li] {
-				a.hits[ri>>6] |= 1 << (ri & 63)
-			}
+	for _, li := range a.litHits {
+		for _, ri := range a.e.litMap[li] {
+			a.hits[ri>>6] |= 1 << (ri & 63)
 		}
 	}
 	var text string

@@ -96,12 +96,11 @@ func byteCommonness(c byte) int {
 	}
 }
 
-// scan sets hits[i] for every literal i found in line and reports whether
-// any was found.
-func (s *literalSet) scan(line []byte, hits []bool) bool {
-	found := false
+// scan appends to hits the index of every literal found in line (a literal
+// found several times may appear several times).
+func (s *literalSet) scan(line []byte, hits []int) []int {
 	if len(line) < 3 {
-		return false
+		return hits
 	}
 	k := uint32(line[0])<<8 | uint32(line[1])
 	for i := 2; i < len(line); i++ {
@@ -114,10 +113,9 @@ func (s *literalSet) scan(line []byte, hits []bool) bool {
 			l := &s.lits[li]
 			start := i - 2 - l.off
 			if start >= 0 && start+len(l.text) <= len(line) && string(line[start:start+len(l.text)]) == l.text {
-				hits[li] = true
-				found = true
+				hits = append(hits, li)
 			}
 		}
 	}
-	return found
+	return hits
 }
