@@ -149,7 +149,7 @@ func (e *engine) analyze(r io.Reader, opts Options) (Result, error) {
 		hits:      make([]uint64, e.nWords),
 		litHits:   make([]int, 0, 16),
 		testIndex: map[string]*finding{},
-		goTest:    goTestOutput{byTest: map[string][]string{}},
+		goTest:    goTestOutput{byTest: map[string]*goTestLines{}},
 		states:    map[string]bool{},
 		pyDetails: map[string]*pyDetail{},
 	}
@@ -654,9 +654,12 @@ func (a *analysis) pyDetailFor(nodeid string) *pyDetail {
 // forgotten; memory is bounded by maxGoTests tests of maxGoTestLines lines.
 type goTestOutput struct {
 	current string
-	byTest  map[string][]string
+	cur     *goTestLines
+	byTest  map[string]*goTestLines
 	order   []string
 }
+
+type goTestLines struct{ lines []string }
 
 const (
 	maxGoTests     = 64
@@ -669,7 +672,10 @@ var (
 )
 
 func (g *goTestOutput) feed(t []byte) {
-	if bytes.HasPrefix(t, goRunPrefix) {
+	if len(t) == 0 {
+		return
+	}
+	if t[0] == '=' && bytes.HasPrefix(t, goRunPrefix) {
 		rest := t[len(goRunPrefix):]
 		verb, name, _ := bytes.Cut(rest, []byte(" "))
 		name = bytes.TrimSpace(name)
@@ -679,21 +685,27 @@ func (g *goTestOutput) feed(t []byte) {
 		if len(name) > 0 && (string(verb) == "RUN" || string(verb) == "CONT" || string(verb) == "NAME") {
 			if string(name) != g.current {
 				g.current = string(name)
+				g.cur = nil
 			}
 		} else {
-			g.current = ""
+			g.current, g.cur = "", nil
 		}
 		return
 	}
-	if len(t) == 0 || (t[0] != ' ' && t[0] != '-') || (len(g.byTest) == 0 && g.current == "") {
+	if t[0] != ' ' && t[0] != '-' {
+		// Unindented output ends a test's log lines.
+		g.current, g.cur = "", nil
+		return
+	}
+	if g.current == "" && len(g.byTest) == 0 {
 		return
 	}
 	tt := t
 	if t[0] == ' ' {
 		tt = bytes.TrimLeft(t, " ")
 	}
-	if bytes.HasPrefix(tt, goPassPrefix) || bytes.HasPrefix(tt, []byte("--- SKIP: ")) {
-		if len(g.byTest) > 0 {
+	if len(tt) > 4 && tt[0] == '-' && tt[1] == '-' && tt[2] == '-' {
+		if len(g.byTest) > 0 && (bytes.HasPrefix(tt, goPassPrefix) || bytes.HasPrefix(tt, []byte("--- SKIP: "))) {
 			name := tt[len(goPassPrefix):]
 			if i := bytes.IndexByte(name, ' '); i >= 0 {
 				name = name[:i]
@@ -702,22 +714,23 @@ func (g *goTestOutput) feed(t []byte) {
 		}
 		return
 	}
-	if g.current == "" || len(t) < 4 || t[0] != ' ' {
+	if g.current == "" || t[0] != ' ' {
 		return
 	}
-	if bytes.HasPrefix(tt, []byte("--- FAIL: ")) {
-		return
-	}
-	lines, ok := g.byTest[g.current]
-	if !ok {
-		if len(g.order) >= maxGoTests {
-			delete(g.byTest, g.order[0])
-			g.order = g.order[1:]
+	if g.cur == nil {
+		g.cur = g.byTest[g.current]
+		if g.cur == nil {
+			if len(g.order) >= maxGoTests {
+				delete(g.byTest, g.order[0])
+				g.order = g.order[1:]
+			}
+			g.cur = &goTestLines{}
+			g.byTest[g.current] = g.cur
+			g.order = append(g.order, g.current)
 		}
-		g.order = append(g.order, g.current)
 	}
-	if len(lines) < maxGoTestLines {
-		g.byTest[g.current] = append(lines, excerptLine(t))
+	if len(g.cur.lines) < maxGoTestLines {
+		g.cur.lines = append(g.cur.lines, excerptLine(t))
 	}
 }
 
@@ -726,7 +739,9 @@ func (g *goTestOutput) output(test string) []string {
 	var out []string
 	for _, name := range g.order {
 		if name == test || strings.HasPrefix(name, test+"/") {
-			out = append(out, g.byTest[name]...)
+			if tl := g.byTest[name]; tl != nil {
+				out = append(out, tl.lines...)
+			}
 		}
 	}
 	return out

@@ -225,7 +225,7 @@ func (p *Parser) classify() {
 			p.line.Kind = KindExitStatus
 			p.line.ExitStatus = atoi(t[len(userCommandError):])
 		}
-	default:
+	case 0xf0, 'E':
 		s, sirened := bytes.CutPrefix(t, siren)
 		switch {
 		case bytes.HasPrefix(s, agentExited):
@@ -279,23 +279,25 @@ func atoi(b []byte) int {
 const maxStringEscape = 1024
 
 // appendPlain appends the visible text of raw to dst and returns it with the
-// first Buildkite timestamp found (0 if none).
+// first Buildkite timestamp found (0 if none). Escape sequences and carriage
+// returns are found with IndexByte, so plain runs are copied in bulk; other
+// control characters (tabs, a stray BEL or backspace) are kept as data.
 func appendPlain(dst, raw []byte) ([]byte, int64) {
 	var ts int64
 	reset := false
 	i := 0
 	for i < len(raw) {
-		j := i
-		for j < len(raw) && (raw[j] >= 0x20 && raw[j] != 0x7f || raw[j] == '\t') {
-			j++
+		j := nextSpecial(raw[i:])
+		if j < 0 {
+			j = len(raw) - i
 		}
-		if j > i {
+		if j > 0 {
 			if reset {
 				dst = dst[:0]
 				reset = false
 			}
-			dst = append(dst, raw[i:j]...)
-			i = j
+			dst = append(dst, raw[i:i+j]...)
+			i += j
 			if i >= len(raw) {
 				break
 			}
@@ -306,7 +308,7 @@ func appendPlain(dst, raw []byte) ([]byte, int64) {
 			// replaces what came before, so the last segment wins.
 			reset = true
 			i++
-		case 0x1b:
+		default: // ESC
 			var r bool
 			var t int64
 			i, r, t = escape(raw, i)
@@ -316,14 +318,29 @@ func appendPlain(dst, raw []byte) ([]byte, int64) {
 			if ts == 0 && t > 0 {
 				ts = t
 			}
-		default:
-			i++ // other control characters are invisible
 		}
 	}
 	for len(dst) > 0 && (dst[len(dst)-1] == ' ' || dst[len(dst)-1] == '\t') {
 		dst = dst[:len(dst)-1]
 	}
 	return dst, ts
+}
+
+// nextSpecial returns the index of the first ESC or carriage return in b, or
+// -1.
+func nextSpecial(b []byte) int {
+	e := bytes.IndexByte(b, 0x1b)
+	if e == 0 {
+		return 0
+	}
+	limit := b
+	if e > 0 {
+		limit = b[:e]
+	}
+	if r := bytes.IndexByte(limit, '\r'); r >= 0 {
+		return r
+	}
+	return e
 }
 
 // escape consumes the escape sequence at raw[i] (an ESC) and returns the
