@@ -3,24 +3,27 @@ package classify
 import "strings"
 
 // literalSet finds which of a fixed set of literals occur in a line in one
-// pass. Each literal is keyed by its rarest three-byte window (estimated from
-// the kind of bytes: punctuation and capitals are rarer in logs than lower
-// case letters and spaces). Scanning a line costs one hash and one bitmap
-// test per byte, plus a comparison for each literal whose key hash occurs,
-// which is far cheaper than trying every rule's regexp.
+// pass. Each literal (at least 4 bytes) is keyed by two adjacent three-byte
+// windows chosen to be rare (punctuation and capitals are rarer in logs than
+// lower case letters and spaces). Because every occurrence of a literal puts
+// one of its two keys at an even position, the scan only hashes every other
+// three-byte window and tests a bitmap; on a hit it compares the literals
+// sharing that key. Lines with no literal, the vast majority, cost half a
+// hash per byte, which is far cheaper than trying every rule's regexp.
 type literalSet struct {
-	lits  []keyedLiteral
+	lits  []string
 	bits  [1 << hashBits / 64]uint64 // key hash present
-	heads [][]int
+	heads [][]keyRef
 	slot  []int32 // key hash → 1 + index into heads (0: none)
 }
 
-const hashBits = 17
-
-type keyedLiteral struct {
-	text string
-	off  int // offset of the key trigram in text
+// keyRef says that literal lit has a key trigram at offset off.
+type keyRef struct {
+	lit int
+	off int
 }
+
+const hashBits = 17
 
 func trigramHash(a, b, c byte) uint32 {
 	return (uint32(a)<<16 | uint32(b)<<8 | uint32(c)) * 0x9E3779B1 >> (32 - hashBits)
@@ -29,24 +32,27 @@ func trigramHash(a, b, c byte) uint32 {
 func newLiteralSet(lits []string) *literalSet {
 	s := &literalSet{slot: make([]int32, 1<<hashBits)}
 	for i, l := range lits {
-		if len(l) < 3 {
-			panic("classify: prefilter literal shorter than 3 bytes: " + l)
+		if len(l) < 4 {
+			panic("classify: prefilter literal shorter than 4 bytes: " + l)
 		}
 		off := 0
 		best := 1 << 30
-		for j := 0; j+2 < len(l); j++ {
-			if c := bigramCommonness(l[j], l[j+1]) + bigramCommonness(l[j+1], l[j+2]); c < best {
+		for j := 0; j+3 < len(l); j++ {
+			c := bigramCommonness(l[j], l[j+1]) + 2*bigramCommonness(l[j+1], l[j+2]) + bigramCommonness(l[j+2], l[j+3])
+			if c < best {
 				best, off = c, j
 			}
 		}
-		s.lits = append(s.lits, keyedLiteral{text: l, off: off})
-		h := trigramHash(l[off], l[off+1], l[off+2])
-		s.bits[h>>6] |= 1 << (h & 63)
-		if s.slot[h] == 0 {
-			s.heads = append(s.heads, nil)
-			s.slot[h] = int32(len(s.heads))
+		s.lits = append(s.lits, l)
+		for _, o := range []int{off, off + 1} {
+			h := trigramHash(l[o], l[o+1], l[o+2])
+			s.bits[h>>6] |= 1 << (h & 63)
+			if s.slot[h] == 0 {
+				s.heads = append(s.heads, nil)
+				s.slot[h] = int32(len(s.heads))
+			}
+			s.heads[s.slot[h]-1] = append(s.heads[s.slot[h]-1], keyRef{lit: i, off: o})
 		}
-		s.heads[s.slot[h]-1] = append(s.heads[s.slot[h]-1], i)
 	}
 	return s
 }
@@ -99,21 +105,17 @@ func byteCommonness(c byte) int {
 // scan appends to hits the index of every literal found in line (a literal
 // found several times may appear several times).
 func (s *literalSet) scan(line []byte, hits []int) []int {
-	if len(line) < 3 {
-		return hits
-	}
-	k := uint32(line[0])<<8 | uint32(line[1])
-	for i := 2; i < len(line); i++ {
-		k = (k<<8 | uint32(line[i])) & 0xffffff
-		h := k * 0x9E3779B1 >> (32 - hashBits)
+	// Trigrams ending at even indexes 2, 4, ...
+	for i := 2; i < len(line); i += 2 {
+		h := (uint32(line[i-2])<<16 | uint32(line[i-1])<<8 | uint32(line[i])) * 0x9E3779B1 >> (32 - hashBits)
 		if s.bits[h>>6]&(1<<(h&63)) == 0 {
 			continue
 		}
-		for _, li := range s.heads[s.slot[h]-1] {
-			l := &s.lits[li]
-			start := i - 2 - l.off
-			if start >= 0 && start+len(l.text) <= len(line) && string(line[start:start+len(l.text)]) == l.text {
-				hits = append(hits, li)
+		for _, ref := range s.heads[s.slot[h]-1] {
+			l := s.lits[ref.lit]
+			start := i - 2 - ref.off
+			if start >= 0 && start+len(l) <= len(line) && string(line[start:start+len(l)]) == l {
+				hits = append(hits, ref.lit)
 			}
 		}
 	}
