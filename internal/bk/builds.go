@@ -251,8 +251,10 @@ type BuildListOptions struct {
 // BuildPage is one page of a build list.
 type BuildPage struct {
 	Builds []BuildJSON
-	// NextPage is the next page number, 0 on the last page.
+	// NextPage is the next page number, 0 on the last page; LastPage the
+	// number of the last page when the answer says so.
 	NextPage int
+	LastPage int
 }
 
 // ListBuilds lists one page of an organization's builds, newest first
@@ -279,11 +281,11 @@ func (c *Client) ListBuilds(ctx context.Context, org string, o BuildListOptions)
 	q.Set("page", strconv.Itoa(max(o.Page, 1)))
 	q.Set("per_page", strconv.Itoa(perPage(o.PerPage)))
 	var page BuildPage
-	next, err := c.getJSON(ctx, "/v2/organizations/"+url.PathEscape(org)+"/builds", q, &page.Builds)
+	link, err := c.getJSONLink(ctx, "/v2/organizations/"+url.PathEscape(org)+"/builds", q, &page.Builds)
 	if err != nil {
 		return BuildPage{}, fmt.Errorf("list builds of %q: %w", org, err)
 	}
-	page.NextPage = next
+	page.NextPage, page.LastPage = LinkPage(link, "next"), LinkPage(link, "last")
 	return page, nil
 }
 
@@ -311,11 +313,11 @@ type PipelinePage struct {
 func (c *Client) ListPipelines(ctx context.Context, org string, page int) (PipelinePage, error) {
 	q := url.Values{"page": {strconv.Itoa(max(page, 1))}, "per_page": {"100"}}
 	var p PipelinePage
-	next, err := c.getJSON(ctx, "/v2/organizations/"+url.PathEscape(org)+"/pipelines", q, &p.Pipelines)
+	link, err := c.getJSONLink(ctx, "/v2/organizations/"+url.PathEscape(org)+"/pipelines", q, &p.Pipelines)
 	if err != nil {
 		return PipelinePage{}, fmt.Errorf("list pipelines of %q: %w", org, err)
 	}
-	p.NextPage = next
+	p.NextPage = LinkPage(link, "next")
 	return p, nil
 }
 
@@ -332,6 +334,15 @@ const maxJSONBody = 32 << 20
 // getJSON GETs path?q under the call deadline, decodes the answer into v and
 // returns the next page number from the Link header (0 when none).
 func (c *Client) getJSON(ctx context.Context, path string, q url.Values, v any) (int, error) {
+	link, err := c.getJSONLink(ctx, path, q, v)
+	return LinkPage(link, "next"), err
+}
+
+// NextPage returns the page number of a Link header's rel="next" entry, or 0.
+func NextPage(link string) int { return LinkPage(link, "next") }
+
+// getJSONLink is getJSON returning the whole Link header.
+func (c *Client) getJSONLink(ctx context.Context, path string, q url.Values, v any) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	u := *c.base
@@ -340,14 +351,14 @@ func (c *Client) getJSON(ctx context.Context, path string, q url.Values, v any) 
 	u.RawQuery = q.Encode()
 	resp, err := c.doRaw(ctx, http.MethodGet, u.String(), http.Header{"Accept": {"application/json"}})
 	if err != nil {
-		return 0, err
+		return "", err
 	}
 	defer resp.Body.Close()
 	dec := json.NewDecoder(&limitedReader{r: resp.Body, n: maxJSONBody})
 	if err := dec.Decode(v); err != nil {
-		return 0, c.normalise(ctx, &UnreachableError{Reason: ReasonBadResponse, Err: fmt.Errorf("decode answer: %w", err)})
+		return "", c.normalise(ctx, &UnreachableError{Reason: ReasonBadResponse, Err: fmt.Errorf("decode answer: %w", err)})
 	}
-	return NextPage(resp.Header.Get("Link")), nil
+	return resp.Header.Get("Link"), nil
 }
 
 // limitedReader fails instead of truncating silently.
@@ -368,9 +379,9 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// NextPage returns the page number of the rel="next" entry of a Link
-// header, or 0. Entries may come in any order.
-func NextPage(link string) int {
+// LinkPage returns the page number of the entry with the given rel ("next",
+// "last"...) of a Link header, or 0. Entries may come in any order.
+func LinkPage(link, rel string) int {
 	for _, entry := range strings.Split(link, ",") {
 		target, params, ok := strings.Cut(strings.TrimSpace(entry), ";")
 		if !ok {
@@ -378,7 +389,7 @@ func NextPage(link string) int {
 		}
 		isNext := false
 		for _, p := range strings.Split(params, ";") {
-			if strings.ReplaceAll(strings.TrimSpace(p), " ", "") == `rel="next"` {
+			if strings.ReplaceAll(strings.TrimSpace(p), " ", "") == `rel="`+rel+`"` {
 				isNext = true
 			}
 		}

@@ -235,25 +235,50 @@ type WebhookDelivery struct {
 	ProcessedAt *time.Time
 }
 
+// ScanState is the durable progress of one of the poller's list scans: the
+// lower bound of the scan (created_from or finished_from), the page to
+// resume at when a scan was cut short by the budget, and when the scan
+// began (the next cursor once it completes).
+type ScanState struct {
+	Cursor    *time.Time `json:"cursor"`
+	Page      int        `json:"page,omitempty"`
+	StartedAt *time.Time `json:"started_at,omitempty"`
+}
+
 // PollState is the poller's durable state for one organization.
 type PollState struct {
-	OrgID int64 `json:"-"`
-	// CreatedCursor and FinishedCursor are the created_from and
-	// finished_from bounds of the next poll.
-	CreatedCursor  *time.Time `json:"created_cursor"`
-	FinishedCursor *time.Time `json:"finished_cursor"`
-	LastRunAt      *time.Time `json:"last_run_at"`
-	LastSuccessAt  *time.Time `json:"last_success_at"`
-	LastError      string     `json:"last_error,omitempty"`
-	Failures       int        `json:"consecutive_failures"`
-	BreakerUntil   *time.Time `json:"breaker_open_until"`
-	LagSeconds     float64    `json:"lag_seconds"`
-	BudgetLimit    int        `json:"budget_limit"`
-	BudgetRemain   int        `json:"budget_remaining"`
-	Calls          int64      `json:"api_calls"`
-	BuildsSeen     int64      `json:"builds_seen"`
-	// Backfill progress: the oldest created_at still to fetch, page reached.
-	BackfillSince *time.Time `json:"backfill_since,omitempty"`
-	BackfillUntil *time.Time `json:"backfill_until,omitempty"`
-	BackfillPage  int        `json:"backfill_page,omitempty"`
+	OrgID    int64     `json:"-"`
+	Created  ScanState `json:"created"`
+	Finished ScanState `json:"finished"`
+	// PipelinesAt is when the pipeline list was last refreshed.
+	PipelinesAt   *time.Time `json:"pipelines_at"`
+	LastRunAt     *time.Time `json:"last_run_at"`
+	LastSuccessAt *time.Time `json:"last_success_at"`
+	LastError     string     `json:"last_error,omitempty"`
+	LastErrorAt   *time.Time `json:"last_error_at,omitempty"`
+	// Failures counts consecutive failed runs; at the breaker threshold the
+	// organization is skipped until BreakerUntil.
+	Failures     int        `json:"consecutive_failures"`
+	BreakerUntil *time.Time `json:"breaker_open_until,omitempty"`
+	// BackoffUntil is when the next call may be made after a 429 or 5xx.
+	BackoffUntil *time.Time `json:"backoff_until,omitempty"`
+	LagSeconds   float64    `json:"lag_seconds"`
+	BudgetLimit  int        `json:"budget_limit"`
+	BudgetRemain int        `json:"budget_remaining"`
+	OrgLimit     int        `json:"org_limit"`
+	OrgRemain    int        `json:"org_remaining"`
+	Calls        int64      `json:"api_calls"`
+	BuildsSeen   int64      `json:"builds_seen"`
+	// Backfill progress: the window being fetched and the next page.
+	Backfill *BackfillState `json:"backfill,omitempty"`
+}
+
+// BackfillState is a resumable backfill's progress.
+type BackfillState struct {
+	Since  time.Time `json:"since"`
+	Until  time.Time `json:"until"`
+	Page   int       `json:"page"`
+	Pages  int       `json:"pages"`
+	Builds int       `json:"builds"`
+	Done   bool      `json:"done"`
 }

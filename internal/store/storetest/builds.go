@@ -218,11 +218,11 @@ func testWebhookDeliveries(t *testing.T, db *store.DB, c *clock) {
 		t.Fatalf("fresh PollState = %+v", ps)
 	}
 	now := c.Now()
-	ps.CreatedCursor, ps.Calls = &now, 12
+	ps.Created.Cursor, ps.Calls = &now, 12
 	if err := db.SavePollState(ctx, ps); err != nil {
 		t.Fatal(err)
 	}
-	if ps := must(db.PollState(ctx, o.ID)); ps.Calls != 12 || ps.CreatedCursor == nil || !ps.CreatedCursor.Equal(now) {
+	if ps := must(db.PollState(ctx, o.ID)); ps.Calls != 12 || ps.Created.Cursor == nil || !ps.Created.Cursor.Equal(now) {
 		t.Fatalf("PollState = %+v", ps)
 	}
 }
