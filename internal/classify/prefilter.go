@@ -1,6 +1,9 @@
 package classify
 
-import "strings"
+import (
+	"encoding/binary"
+	"strings"
+)
 
 // literalSet finds which of a fixed set of literals occur in a line in one
 // pass. Each literal (at least 4 bytes) is keyed by two adjacent three-byte
@@ -25,8 +28,9 @@ type keyRef struct {
 
 const hashBits = 17
 
+// trigramHash hashes three bytes packed little-endian, as scan loads them.
 func trigramHash(a, b, c byte) uint32 {
-	return (uint32(a)<<16 | uint32(b)<<8 | uint32(c)) * 0x9E3779B1 >> (32 - hashBits)
+	return (uint32(a) | uint32(b)<<8 | uint32(c)<<16) * 0x9E3779B1 >> (32 - hashBits)
 }
 
 func newLiteralSet(lits []string) *literalSet {
@@ -105,16 +109,23 @@ func byteCommonness(c byte) int {
 // scan appends to hits the index of every literal found in line (a literal
 // found several times may appear several times).
 func (s *literalSet) scan(line []byte, hits []int) []int {
-	// Trigrams ending at even indexes 2, 4, ...
-	for i := 2; i < len(line); i += 2 {
-		h := (uint32(line[i-2])<<16 | uint32(line[i-1])<<8 | uint32(line[i])) * 0x9E3779B1 >> (32 - hashBits)
+	// Trigrams starting at even indexes 0, 2, 4, ...
+	n := len(line)
+	for i := 0; i+3 <= n; i += 2 {
+		var k uint32
+		if i+4 <= n {
+			k = binary.LittleEndian.Uint32(line[i:]) & 0xffffff
+		} else {
+			k = uint32(line[i]) | uint32(line[i+1])<<8 | uint32(line[i+2])<<16
+		}
+		h := k * 0x9E3779B1 >> (32 - hashBits)
 		if s.bits[h>>6]&(1<<(h&63)) == 0 {
 			continue
 		}
 		for _, ref := range s.heads[s.slot[h]-1] {
 			l := s.lits[ref.lit]
-			start := i - 2 - ref.off
-			if start >= 0 && start+len(l) <= len(line) && string(line[start:start+len(l)]) == l {
+			start := i - ref.off
+			if start >= 0 && start+len(l) <= n && string(line[start:start+len(l)]) == l {
 				hits = append(hits, ref.lit)
 			}
 		}

@@ -102,7 +102,7 @@ func New(r io.Reader, opts Options) *Parser {
 	if max <= 0 {
 		max = DefaultMaxLineLength
 	}
-	size := 64 << 10
+	size := 256 << 10
 	if size < max+1 {
 		size = max + 1
 	}
@@ -135,8 +135,13 @@ func (p *Parser) Next() bool {
 	} else {
 		p.line.Raw = nil
 	}
-	p.text, p.line.Timestamp = appendPlain(p.text[:0], raw)
-	p.line.Text = p.text
+	if text, ts, ok := plainAfterTimestamp(raw); ok {
+		// The common line: a timestamp then plain text, used in place.
+		p.line.Text, p.line.Timestamp = text, ts
+	} else {
+		p.text, p.line.Timestamp = appendPlain(p.text[:0], raw)
+		p.line.Text = p.text
+	}
 	p.classify()
 	p.line.Section = p.section
 	return true
@@ -324,6 +329,35 @@ func appendPlain(dst, raw []byte) ([]byte, int64) {
 		dst = dst[:len(dst)-1]
 	}
 	return dst, ts
+}
+
+var bkPrefix = []byte("\x1b_bk;t=")
+
+// plainAfterTimestamp handles the most common line, "ESC_bk;t=<ms>BEL" then
+// text without escapes or carriage returns, without copying.
+func plainAfterTimestamp(raw []byte) (text []byte, ts int64, ok bool) {
+	if !bytes.HasPrefix(raw, bkPrefix) {
+		return nil, 0, false
+	}
+	end := bytes.IndexByte(raw[len(bkPrefix):min(len(raw), len(bkPrefix)+20)], 0x07)
+	if end <= 0 {
+		return nil, 0, false
+	}
+	end += len(bkPrefix)
+	rest := raw[end+1:]
+	if bytes.IndexByte(rest, 0x1b) >= 0 || bytes.IndexByte(rest, '\r') >= 0 {
+		return nil, 0, false
+	}
+	for _, c := range raw[len(bkPrefix):end] {
+		if c < '0' || c > '9' {
+			return nil, 0, false
+		}
+		ts = ts*10 + int64(c-'0')
+	}
+	for len(rest) > 0 && (rest[len(rest)-1] == ' ' || rest[len(rest)-1] == '\t') {
+		rest = rest[:len(rest)-1]
+	}
+	return rest, ts, true
 }
 
 // nextSpecial returns the index of the first ESC or carriage return in b, or
