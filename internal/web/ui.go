@@ -69,10 +69,11 @@ func parsePages() map[string]*template.Template {
 	}
 	for _, n := range names {
 		base := strings.TrimPrefix(n, "templates/")
-		if base == "layout.html" {
+		if base == "layout.html" || base == "parts.html" {
 			continue
 		}
-		out[strings.TrimSuffix(base, ".html")] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n))
+		out[strings.TrimSuffix(base, ".html")] = template.Must(template.New("layout.html").Funcs(funcs).
+			ParseFS(templateFS, "templates/layout.html", "templates/parts.html", n))
 	}
 	return out
 }
@@ -81,26 +82,7 @@ func timeago(t time.Time) string {
 	if t.IsZero() {
 		return "never"
 	}
-	d := time.Since(t)
-	future := d < 0
-	if future {
-		d = -d
-	}
-	var s string
-	switch {
-	case d < time.Minute:
-		s = "less than a minute"
-	case d < time.Hour:
-		s = plural(int(d/time.Minute), "minute")
-	case d < 48*time.Hour:
-		s = plural(int(d/time.Hour), "hour")
-	default:
-		s = plural(int(d/(24*time.Hour)), "day")
-	}
-	if future {
-		return "in " + s
-	}
-	return s + " ago"
+	return timeagoAt(t, time.Now())
 }
 
 func plural(n int, unit string) string {
@@ -112,15 +94,21 @@ func plural(n int, unit string) string {
 
 // page is the data every template gets.
 type page struct {
-	Title   string
-	User    *ci.User
-	Org     *ci.Org
-	Role    ci.Role
-	Orgs    []ci.OrgRole
-	CSRF    string
-	Flash   string
-	Error   string
+	Title string
+	User  *ci.User
+	Org   *ci.Org
+	Role  ci.Role
+	Orgs  []ci.OrgRole
+	CSRF  string
+	// Flash is the one-time message of the previous redirect; FlashKind is
+	// "ok" or "error".
+	Flash     string
+	FlashKind string
+	Error     string
+	// Section is the top navigation entry and Sub the settings page that is
+	// current, for aria-current.
 	Section string
+	Sub     string
 	Data    any
 }
 
@@ -157,6 +145,8 @@ func (s *Server) uiRoutes() {
 	s.mux.HandleFunc("POST /signout", s.signout)
 	s.mux.Handle("GET /{$}", s.ui(s.home))
 	s.mux.Handle("GET /orgs/{org}", s.orgUI(roleMember, s.orgHome))
+	s.settingsRoutes()
+	s.buildkiteRoutes()
 }
 
 type uiHandler func(w http.ResponseWriter, r *http.Request, p *principal, pg *page) error
@@ -191,7 +181,8 @@ func (s *Server) ui(h uiHandler) http.Handler {
 			s.uiError(w, r, err)
 			return
 		}
-		pg := &page{User: &u, Orgs: orgs, CSRF: sess.CSRFToken, Flash: r.URL.Query().Get("flash")}
+		pg := &page{User: &u, Orgs: orgs, CSRF: sess.CSRFToken}
+		pg.FlashKind, pg.Flash = s.takeFlash(w, r)
 		if err := h(w, r, p, pg); err != nil {
 			s.uiError(w, r, err)
 		}
@@ -229,7 +220,14 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request, p *principal, pg *
 }
 
 func (s *Server) orgHome(w http.ResponseWriter, r *http.Request, p *principal, pg *page) error {
-	pg.Title = p.Org.Name
+	pg.Title, pg.Section = p.Org.Name, "overview"
+	if s.Integrations != nil {
+		d, err := s.buildkiteData(r, p)
+		if err != nil {
+			return err
+		}
+		pg.Data = d
+	}
 	s.render(w, r, http.StatusOK, "org", *pg)
 	return nil
 }
@@ -266,7 +264,9 @@ func (s *Server) signinForm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
 		return
 	}
-	s.render(w, r, http.StatusOK, "signin", page{Title: "Sign in", Data: map[string]string{"Next": safeNext(r.URL.Query().Get("next"))}})
+	kind, msg := s.takeFlash(w, r)
+	s.render(w, r, http.StatusOK, "signin", page{Title: "Sign in", Flash: msg, FlashKind: kind,
+		Data: map[string]string{"Next": safeNext(r.URL.Query().Get("next"))}})
 }
 
 func clientIP(r *http.Request) string { return middleware.ClientIPFrom(r.Context()) }
@@ -327,7 +327,7 @@ func (s *Server) signout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	http.SetCookie(w, auth.ClearSessionCookie(s.Secure))
-	http.Redirect(w, r, "/signin", http.StatusSeeOther)
+	s.redirectFlash(w, r, "/signin", flashOK, "You are signed out.")
 }
 
 // NewSetupLink creates the one-time first-run link (valid for 1 hour) when no
@@ -430,5 +430,5 @@ func (s *Server) setupSubmit(w http.ResponseWriter, r *http.Request) {
 		s.uiError(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/orgs/"+in["OrgSlug"], http.StatusSeeOther)
+	s.redirectFlash(w, r, "/orgs/"+in["OrgSlug"], flashOK, "Welcome to kitewatch: "+in["OrgName"]+" is ready and you are its admin.")
 }
