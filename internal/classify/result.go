@@ -96,6 +96,16 @@ func (a *analysis) finalize(f *finding) {
 			f.addLoc(a, vars)
 		}
 	}
+	if r.msg != nil && f.vars["locmsg"] == "" {
+		for _, l := range append(append([]string{}, f.before...), f.after...) {
+			if m := r.msg.FindStringSubmatch(l); m != nil {
+				if k := r.msg.SubexpIndex("msg"); k > 0 && strings.TrimSpace(m[k]) != "" {
+					f.vars["locmsg"] = ": " + strings.TrimSpace(m[k])
+					break
+				}
+			}
+		}
+	}
 	if r.ID == "pytest" {
 		if d := a.pyDetailFor(firstOr(f.tests, "")); d != nil {
 			f.after = append(f.after, d.elines...)

@@ -68,6 +68,9 @@ type Rule struct {
 	State string
 	// LocPattern finds more locations (and ${locmsg}) in the context lines.
 	LocPattern string
+	// MsgPattern, when ${locmsg} is still empty, takes it from the msg group
+	// of the first context line it matches (testify's "Error:" line).
+	MsgPattern string
 	// RequireLoc demotes a failure without any location to a secondary,
 	// unknown one (rustc's "error:" without "-->" is not a compiler error).
 	RequireLoc bool
@@ -107,7 +110,7 @@ const (
 type compiledRule struct {
 	Rule
 	re, not, loc *regexp.Regexp
-	stop         *regexp.Regexp
+	stop, msg    *regexp.Regexp
 	prevTest     *regexp.Regexp
 	groups       map[string]int
 	// linePrefix is a literal every matching line starts with (after
@@ -146,6 +149,11 @@ func compileRules(rules []Rule) ([]*compiledRule, error) {
 		if r.Not != "" {
 			if cr.not, err = regexp.Compile(r.Not); err != nil {
 				return nil, fmt.Errorf("compile rule %q not: %w", r.ID, err)
+			}
+		}
+		if r.MsgPattern != "" {
+			if cr.msg, err = regexp.Compile(r.MsgPattern); err != nil {
+				return nil, fmt.Errorf("compile rule %q message: %w", r.ID, err)
 			}
 		}
 		if r.StopAt != "" {
