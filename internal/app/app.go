@@ -50,6 +50,7 @@ type App struct {
 	registry     *prometheus.Registry
 	ln           net.Listener
 	srv          *http.Server
+	detect       *detection
 }
 
 // New migrates the database and builds the server. It does not listen yet.
@@ -75,7 +76,7 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 		MaxBodyBytes: cfg.MaxBodyBytes, SessionTTL: cfg.SessionTTL, TrustedProxies: cfg.TrustedProxies,
 		Integrations: a.integrations,
 	})
-	a.wireDetection()
+	a.wireDetection(d)
 	a.wireAnalysis()
 	if err := a.queue.Init(tasks.Options{}); err != nil {
 		return nil, err

@@ -105,6 +105,7 @@ func (s *Server) routes() {
 	s.mux.Handle("DELETE /api/v1/orgs/{org}/members/{user_id}", s.orgAPI(roleAdmin, s.removeMember))
 	s.mux.Handle("GET /api/v1/orgs/{org}/audit", s.orgAPI(roleAdmin, s.listAudit))
 	s.integrationRoutes()
+	s.buildRoutes()
 	s.mux.Handle("/api/", s.api(func(w http.ResponseWriter, r *http.Request, _ *principal) error {
 		return errNoRoute
 	}))

@@ -143,6 +143,9 @@ func (s *Service) url(endpointID string) string {
 // new secret: the old URL stops working at once). mode is
 // ci.WebhookModeSignature (default when "") or ci.WebhookModeToken.
 func (s *Service) Configure(ctx context.Context, orgID int64, mode string) (Setup, error) {
+	if s.o.Keys == nil {
+		return Setup{}, errors.New("configure webhook: no keyring to seal the secret with")
+	}
 	if mode == "" {
 		mode = ci.WebhookModeSignature
 	}
@@ -292,6 +295,9 @@ func (s *Service) authenticate(ctx context.Context, endpointID string, h http.He
 		if !errors.Is(err, ci.ErrNotFound) {
 			s.o.Logger.ErrorContext(ctx, "load webhook endpoint", "error", err)
 		}
+		return ci.WebhookEndpoint{}, false
+	}
+	if s.o.Keys == nil {
 		return ci.WebhookEndpoint{}, false
 	}
 	secret, err := s.secret(ctx, e)
