@@ -20,7 +20,7 @@ import (
 	"github.com/kitewatch/kitewatch/internal/web/middleware"
 )
 
-//go:embed templates/*.html
+//go:embed templates/*.html templates/partials/*.html
 var templateFS embed.FS
 
 //go:embed static
@@ -50,7 +50,8 @@ var funcs = template.FuncMap{
 		}
 		return strings.ToUpper(s[:1]) + strings.ReplaceAll(s[1:], "_", " ")
 	},
-	"join": strings.Join,
+	"join":       strings.Join,
+	"analysisOf": analysisOf,
 	"contains": func(list []string, s string) bool {
 		for _, v := range list {
 			if v == s {
@@ -73,7 +74,7 @@ func parsePages() map[string]*template.Template {
 			continue
 		}
 		out[strings.TrimSuffix(base, ".html")] = template.Must(template.New("layout.html").Funcs(funcs).
-			ParseFS(templateFS, "templates/layout.html", "templates/parts.html", n))
+			ParseFS(templateFS, "templates/layout.html", "templates/parts.html", "templates/partials/*.html", n))
 	}
 	return out
 }
@@ -184,7 +185,7 @@ func (s *Server) ui(h uiHandler) http.Handler {
 		pg := &page{User: &u, Orgs: orgs, CSRF: sess.CSRFToken}
 		pg.FlashKind, pg.Flash = s.takeFlash(w, r)
 		if err := h(w, r, p, pg); err != nil {
-			s.uiError(w, r, err)
+			s.uiErrorFor(w, r, pg, err)
 		}
 	})
 }
@@ -202,11 +203,31 @@ func (s *Server) orgUI(need roleNeed, h uiHandler) http.Handler {
 
 // uiError renders an error page with a safe message.
 func (s *Server) uiError(w http.ResponseWriter, r *http.Request, err error) {
+	s.uiErrorFor(w, r, &page{}, err)
+}
+
+// errorTitles are the headings of error pages, in plain words.
+var errorTitles = map[int]string{
+	http.StatusForbidden:       "You cannot do this",
+	http.StatusNotFound:        "Page not found",
+	http.StatusUnauthorized:    "Please sign in",
+	http.StatusConflict:        "That did not work",
+	http.StatusTooManyRequests: "Too many attempts",
+}
+
+// uiErrorFor renders an error page for a signed-in user, keeping the
+// navigation of pg.
+func (s *Server) uiErrorFor(w http.ResponseWriter, r *http.Request, pg *page, err error) {
 	status, _, msg := errorStatus(err)
 	if status >= 500 {
 		s.logger.ErrorContext(r.Context(), "page failed", "route", r.Pattern, "request_id", middleware.RequestIDFrom(r.Context()), "error", err)
 	}
-	s.render(w, r, status, "error", page{Title: http.StatusText(status), Error: msg, Data: status})
+	title, ok := errorTitles[status]
+	if !ok {
+		title = http.StatusText(status)
+	}
+	p := page{Title: title, Error: sentence(msg), Data: status, User: pg.User, Org: pg.Org, Role: pg.Role, Orgs: pg.Orgs, CSRF: pg.CSRF}
+	s.render(w, r, status, "error", p)
 }
 
 func (s *Server) home(w http.ResponseWriter, r *http.Request, p *principal, pg *page) error {
