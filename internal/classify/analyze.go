@@ -167,6 +167,9 @@ func (e *engine) analyze(r io.Reader, opts Options) (Result, error) {
 }
 
 func (a *analysis) line(ln *logparse.Line) {
+	if ln.Kind == logparse.KindText {
+		ln.Text = stripLinePrefix(ln.Text)
+	}
 	t := ln.Text
 	if ln.Timestamp > 0 {
 		a.agentSeen = true
@@ -745,4 +748,59 @@ func (g *goTestOutput) output(test string) []string {
 		}
 	}
 	return out
+}
+
+// stripLinePrefix removes prefixes that other tools put before each line of
+// output, so that rules anchored at the start of a line still match: an
+// ISO-8601 timestamp ("2024-05-01T10:00:00.123Z "), a BuildKit step and time
+// ("#12 3.204 ") and a Docker Compose service ("api-1  | ").
+func stripLinePrefix(t []byte) []byte {
+	if len(t) < 6 {
+		return t
+	}
+	switch c := t[0]; {
+	case c >= '0' && c <= '9':
+		if len(t) > 21 && t[4] == '-' && t[7] == '-' && t[10] == 'T' && t[13] == ':' {
+			if i := bytes.IndexByte(t[:min(len(t), 40)], ' '); i > 18 && (t[i-1] == 'Z' || isDigit(t[i-1])) {
+				return t[i+1:]
+			}
+		}
+	case c == '#':
+		i := 1
+		for i < len(t) && isDigit(t[i]) {
+			i++
+		}
+		if i > 1 && i < len(t) && t[i] == ' ' {
+			j := i + 1
+			for j < len(t) && (isDigit(t[j]) || t[j] == '.') {
+				j++
+			}
+			if j > i+1 && j < len(t) && t[j] == ' ' && bytes.IndexByte(t[i+1:j], '.') >= 0 {
+				return t[j+1:]
+			}
+		}
+	case c >= 'a' && c <= 'z':
+		if k := bytes.Index(t[:min(len(t), 48)], []byte(" | ")); k > 0 {
+			if isServiceName(bytes.TrimRight(t[:k], " ")) {
+				return t[k+3:]
+			}
+		} else if bytes.HasSuffix(t, []byte(" |")) && isServiceName(bytes.TrimRight(t[:len(t)-2], " ")) {
+			return t[:0]
+		}
+	}
+	return t
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isServiceName(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }

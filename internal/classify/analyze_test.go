@@ -260,3 +260,22 @@ func FuzzAnalyze(f *testing.F) {
 		}
 	})
 }
+
+func TestStripLinePrefix(t *testing.T) {
+	tests := map[string]string{
+		"2024-05-01T10:00:00.1234567Z --- FAIL: TestX": "--- FAIL: TestX",
+		"2024-05-01T10:00:00Z hello":                   "hello",
+		"#12 3.210 --- FAIL: TestY (0.01s)":            "--- FAIL: TestY (0.01s)",
+		"#12 DONE 0.1s":                                "#12 DONE 0.1s",
+		"api-1  | panic: boom":                         "panic: boom",
+		"api-1  |":                                     "",
+		"File  | % Stmts":                              "File  | % Stmts",
+		"plain line":                                   "plain line",
+		"2024-05-01 not a timestamp prefix here":       "2024-05-01 not a timestamp prefix here",
+	}
+	for in, want := range tests {
+		if got := string(stripLinePrefix([]byte(in))); got != want {
+			t.Errorf("stripLinePrefix(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
