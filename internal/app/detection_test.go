@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
@@ -9,14 +10,16 @@ import (
 	"time"
 
 	"github.com/kitewatch/kitewatch/internal/bk/bksim"
+	"github.com/kitewatch/kitewatch/internal/cli"
 	"github.com/kitewatch/kitewatch/internal/config"
 )
 
 type detectEnv struct {
-	sim   *bksim.Server
-	srv   *server
-	admin string
-	api   string
+	simURL string
+	sim    *bksim.Server
+	srv    *server
+	admin  string
+	api    string
 }
 
 // startDetection runs the simulator and a server connected to it, with
@@ -29,7 +32,7 @@ func startDetection(t *testing.T) *detectEnv {
 	dir := t.TempDir()
 	srv := startServer(t, dir, func(c *config.Config) { c.BuildkiteAPIURL = hs.URL; c.PollInterval = time.Hour })
 	admin, _, _ := seed(t, dir)
-	e := &detectEnv{sim: sim, srv: srv, admin: admin, api: srv.URL + "/api/v1/orgs/acme"}
+	e := &detectEnv{simURL: hs.URL, sim: sim, srv: srv, admin: admin, api: srv.URL + "/api/v1/orgs/acme"}
 	r := do(t, "POST", e.api+"/integrations/buildkite", admin,
 		strings.NewReader(fmt.Sprintf(`{"token":%q,"organization":"acme"}`, bksim.DemoTokenValue("good"))))
 	if r.Status != 200 && r.Status != 201 {
@@ -228,5 +231,23 @@ func TestWebhookIntakeOverHTTP(t *testing.T) {
 	if r := do(t, "POST", e.srv.URL+"/webhooks/buildkite/kwhook_"+strings.Repeat("b", 52), "", strings.NewReader(body),
 		"X-Buildkite-Event", "build.scheduled"); r.Status != 401 {
 		t.Fatalf("unknown endpoint: %d", r.Status)
+	}
+}
+
+func TestDoctorAndBackfillCommands(t *testing.T) {
+	e := startDetection(t)
+	out := kw(t, "", "buildkite", "backfill", "--data-dir", e.srv.DataDir, "--org", "acme", "--since", "7d",
+		"--buildkite-api-url", e.simURL)
+	if !strings.Contains(out, "Backfill of acme") || !strings.Contains(out, "11 builds stored") {
+		t.Fatalf("backfill printed %q", out)
+	}
+	if _, ok := e.build(t, "api", 129); !ok {
+		t.Fatal("backfilled build api#129 not visible in the API")
+	}
+	t.Setenv("KITEWATCH_API_TOKEN", e.admin)
+	var stdout, stderr bytes.Buffer
+	code := cli.Main(t.Context(), []string{"doctor", "--server", e.srv.URL, "--org", "acme"}, strings.NewReader(""), &stdout, &stderr)
+	if code == 0 || !strings.Contains(stdout.String(), "[FAIL] commit_status") || !strings.Contains(stdout.String(), "[ok  ] token_scopes") {
+		t.Fatalf("doctor exit %d:\n%s\n%s", code, stdout.String(), stderr.String())
 	}
 }

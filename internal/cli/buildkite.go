@@ -20,7 +20,7 @@ func newBuildkiteCmd(e *env) *cobra.Command {
 		Short: "Connect, check and manage the Buildkite integration",
 	}
 	cmd.AddCommand(newBuildkiteCheckCmd(e))
-	for _, mk := range []func(*env) *cobra.Command{bkConnectCmd, bkStatusCmd, bkVerifyCmd, bkRotateCmd, bkDisconnectCmd} {
+	for _, mk := range []func(*env) *cobra.Command{bkConnectCmd, bkStatusCmd, bkVerifyCmd, bkRotateCmd, bkDisconnectCmd, bkBackfillCmd} {
 		cmd.AddCommand(mk(e))
 	}
 	return cmd

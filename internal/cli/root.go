@@ -71,6 +71,7 @@ func newRootCmd(e *env) *cobra.Command {
 		newSimCmd,
 		newAnalyzeCmd,
 		newCorpusCmd,
+		newDoctorCmd,
 	} {
 		root.AddCommand(mk(e))
 	}
