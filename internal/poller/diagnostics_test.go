@@ -1,0 +1,68 @@
+package poller
+
+import (
+	"testing"
+	"time"
+
+	"github.com/kitewatch/kitewatch/internal/ci"
+)
+
+// TestDiagnoseFailAndPass drives each check to fail with a scenario and
+// back to pass with the fix.
+func TestDiagnoseFailAndPass(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	yes, no := true, false
+	recent := now.Add(-time.Hour)
+	good := func() Facts {
+		return Facts{Now: now, Connected: true, Scopes: []string{"read_builds", "read_pipelines"},
+			Pipelines: []ci.Pipeline{{Slug: "api", RepoKey: "github.com/acme/api", Provider: ci.ProviderGitHub,
+				PublishCommitStatus: &yes, BuildPullRequests: &yes}},
+			LatestBuilds: map[string]time.Time{"api": recent}, WebhookConfigured: true, LastDelivery: &recent,
+			Poll: ci.PollState{LastSuccessAt: &recent, BudgetLimit: 100, BudgetRemain: 90}, PollInterval: time.Hour}
+	}
+	for _, tc := range []struct {
+		id     string
+		break_ func(f *Facts)
+	}{
+		{"token_scopes", func(f *Facts) { f.Scopes = []string{"read_pipelines"} }},
+		{"pipelines_visible", func(f *Facts) { f.Pipelines = nil }},
+		{"commit_status", func(f *Facts) { f.Pipelines[0].PublishCommitStatus = &no }},
+		{"pull_request_builds", func(f *Facts) { f.Pipelines[0].BuildPullRequests = &no }},
+		{"latest_builds", func(f *Facts) { f.LatestBuilds = nil }},
+		{"webhooks", func(f *Facts) { old := now.Add(-48 * time.Hour); f.LastDelivery = &old }},
+		{"poller", func(f *Facts) { f.Poll.Failures, f.Poll.LastError = 3, "Buildkite answered 502" }},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			f := good()
+			tc.break_(&f)
+			if c := find(Diagnose(f), tc.id); c.Status != Fail || c.Remedy == "" {
+				t.Fatalf("broken: %+v", c)
+			}
+			if c := find(Diagnose(good()), tc.id); c.Status != Pass {
+				t.Fatalf("fixed: %+v", c)
+			}
+		})
+	}
+	f := good()
+	f.WebhookConfigured = false
+	if c := find(Diagnose(f), "webhooks"); c.Status != Warn {
+		t.Fatalf("no webhook configured: %+v", c)
+	}
+	if c := find(Diagnose(good()), "git_provider"); c.Status != NotChecked {
+		t.Fatalf("git provider: %+v", c)
+	}
+	f = good()
+	f.Pipelines[0].RepoKey = ""
+	if c := find(Diagnose(f), "repositories_recognised"); c.Status != Warn {
+		t.Fatalf("unrecognised repository: %+v", c)
+	}
+}
+
+func find(cs []Check, id string) Check {
+	for _, c := range cs {
+		if c.ID == id {
+			return c
+		}
+	}
+	return Check{}
+}
