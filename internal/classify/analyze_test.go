@@ -77,6 +77,10 @@ func TestAnalyze(t *testing.T) {
 			log: agentLog("2", "make: *** [all] Error 2"),
 		},
 		{
+			name: "harmless noise ranks below the test failure", failed: true, count: 2, category: Test, tests: []string{"TestReal"},
+			log: agentLog("1", "/usr/bin/env: tput: command not found", "find: '/proc/1/map_files': Permission denied", "--- FAIL: TestReal (0.00s)", "    real_test.go:3: nope"),
+		},
+		{
 			name: "no agent markers: rules alone decide", failed: true, count: 1, category: Test,
 			log: "--- FAIL: TestPlain (0.00s)\n    plain_test.go:4: bad\nFAIL\n",
 		},
