@@ -84,7 +84,7 @@ func (a *analysis) finalize(f *finding) {
 			vars := map[string]string{}
 			for i, name := range r.loc.SubexpNames() {
 				if name != "" && m[i] != "" {
-					vars[name] = m[i]
+					vars[strings.TrimRight(name, "23")] = m[i]
 				}
 			}
 			if isLibraryPath(vars["path"]) || isLibraryFrame(vars["frame"]) {
