@@ -15,10 +15,10 @@ import (
 // principal is the authenticated caller of a request.
 type principal struct {
 	User    ci.User
-	Session *ci.Session   // set for browser sessions
-	Token   *ci.APIToken  // set for API tokens
-	Org     *ci.Org       // set on organization routes
-	Role    ci.Role       // the caller's role in Org
+	Session *ci.Session  // set for browser sessions
+	Token   *ci.APIToken // set for API tokens
+	Org     *ci.Org      // set on organization routes
+	Role    ci.Role      // the caller's role in Org
 }
 
 func (p *principal) actorID() *int64 { id := p.User.ID; return &id }
