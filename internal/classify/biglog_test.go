@@ -77,29 +77,10 @@ var noise = []string{
 	"INFO: 1 flaky test passed on retry: TestFlakyNetworkFAILOVER",
 }
 
-// writeBigLog writes about size bytes of noisy Buildkite-format log ending in
-// a Go test failure and the agent's failure tail.
-func writeBigLog(w io.Writer, size int64) error {
-	bw := bufio.NewWriterSize(w, 1<<20)
-	ts := int64(1764200000000)
-	var n int64
-	long := strings.Repeat("x", 20000)
-	for i := 0; n < size; i++ {
-		ts += int64(i % 7)
-		line := ordinary[i%len(ordinary)]
-		if i%10 == 0 {
-			line = noise[(i/10)%len(noise)]
-		}
-		if i%50000 == 0 {
-			line = "minified bundle: " + long
-		}
-		k, err := fmt.Fprintf(bw, "\x1b_bk;t=%d\x07%s\n", ts, line)
-		if err != nil {
-			return err
-		}
-		n += int64(k)
-	}
-	tail := []string{
+// bigLogTails are the endings of generated logs: a failing Go test, a
+// compile error followed by more noise, and a passing job.
+var bigLogTails = map[string][]string{
+	"test": {
 		"=== RUN   TestSettle",
 		"    settle_test.go:31: balance = 90, want 100",
 		"--- FAIL: TestSettle (0.00s)",
@@ -109,8 +90,61 @@ func writeBigLog(w io.Writer, size int64) error {
 		"\x1b[31m🚨 Error: The command exited with status 1\x1b[0m",
 		"^^^ +++",
 		"user command error: exit status 1",
+	},
+	"compile": {
+		"# github.com/acme/platform/internal/billing",
+		"internal/billing/invoice.go:214:9: undefined: roundCents",
+		"@noise",
+		"^^^ +++",
+		"\x1b[31m🚨 Error: The command exited with status 2\x1b[0m",
+		"^^^ +++",
+		"user command error: exit status 2",
+	},
+	"pass": {
+		"PASS",
+		"ok  \tgithub.com/acme/platform/ledger\t0.031s",
+	},
+}
+
+// writeBigLog writes about size bytes of noisy Buildkite-format log ending
+// in a Go test failure and the agent's failure tail.
+func writeBigLog(w io.Writer, size int64) error {
+	return writeBigLogWith(w, size, bigLogTails["test"])
+}
+
+func writeBigLogWith(w io.Writer, size int64, tail []string) error {
+	bw := bufio.NewWriterSize(w, 1<<20)
+	ts := int64(1764200000000)
+	long := strings.Repeat("x", 20000)
+	noiseLines := func(n int64) error {
+		var written int64
+		for i := 0; written < n; i++ {
+			ts += int64(i % 7)
+			line := ordinary[i%len(ordinary)]
+			if i%10 == 0 {
+				line = noise[(i/10)%len(noise)]
+			}
+			if i%50000 == 0 {
+				line = "minified bundle: " + long
+			}
+			k, err := fmt.Fprintf(bw, "\x1b_bk;t=%d\x07%s\n", ts, line)
+			if err != nil {
+				return err
+			}
+			written += int64(k)
+		}
+		return nil
+	}
+	if err := noiseLines(size); err != nil {
+		return err
 	}
 	for _, l := range tail {
+		if l == "@noise" {
+			if err := noiseLines(size / 4); err != nil {
+				return err
+			}
+			continue
+		}
 		if _, err := fmt.Fprintf(bw, "\x1b_bk;t=%d\x07%s\n", ts, l); err != nil {
 			return err
 		}
@@ -135,17 +169,36 @@ func TestWriteBigLog(t *testing.T) {
 	}
 }
 
-// TestBigLog analyses a generated 8 MiB log: the failure at the end is
-// found among the noise, and nothing in the noise is reported.
-func TestBigLog(t *testing.T) {
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeBigLog(pw, 8<<20)) }()
-	res, err := Analyze(pr, Options{})
-	if err != nil {
-		t.Fatal(err)
+// TestBigLogs analyses large generated logs: the failure is found among
+// megabytes of noise, nothing in the noise is reported, and a passing job
+// reports nothing at all.
+func TestBigLogs(t *testing.T) {
+	tests := []struct {
+		tail     string
+		failures int
+		title    string
+		category Category
+	}{
+		{"test", 1, "TestSettle failed: balance = 90, want 100", Test},
+		{"compile", 1, "undefined: roundCents", Compile},
+		{"pass", 0, "", ""},
 	}
-	if len(res.Failures) != 1 || res.Failures[0].Title != "TestSettle failed: balance = 90, want 100" {
-		t.Fatalf("failures = %+v", res.Failures)
+	for _, tt := range tests {
+		t.Run(tt.tail, func(t *testing.T) {
+			pr, pw := io.Pipe()
+			go func() { pw.CloseWithError(writeBigLogWith(pw, 8<<20, bigLogTails[tt.tail])) }()
+			res, err := Analyze(pr, Options{})
+			pr.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Failures) != tt.failures {
+				t.Fatalf("%d failures, want %d: %+v", len(res.Failures), tt.failures, res.Failures)
+			}
+			if tt.failures > 0 && (res.Failures[0].Title != tt.title || res.Failures[0].Category != tt.category) {
+				t.Errorf("first failure [%s] %q, want [%s] %q", res.Failures[0].Category, res.Failures[0].Title, tt.category, tt.title)
+			}
+		})
 	}
 }
 
