@@ -131,7 +131,7 @@ type apiAnalysis struct {
 			Category                   string
 			Title                      string
 			Excerpt                    []string
-			JobCount                   int `json:"job_count"`
+			JobCount                   int      `json:"job_count"`
 			JobIDs                     []string `json:"job_ids"`
 			AlsoFailingOnDefaultBranch bool     `json:"also_failing_on_default_branch"`
 			Jobs                       []struct {
