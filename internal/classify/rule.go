@@ -61,8 +61,11 @@ type Rule struct {
 	// resolves an earlier failure of the same test), "block:<kind>" (a
 	// multi-line structure collected by code: traceback, gopanic, gorace),
 	// "state:<name>" / "unstate:<name>" (enter or leave a parser state),
-	// "eslint" (the path is on the preceding file header line) or
-	// "prevtest:<regexp>" (the test name is on one of the 3 preceding lines).
+	// "eslint" (the path is on the preceding file header line),
+	// "prevtest:<regexp>" (the test name is on one of the 4 preceding
+	// lines), "gotest" (the context is the output the Go test printed under
+	// its "=== RUN" line) or "mocha" (the test name continues on the next
+	// lines up to one ending in a colon).
 	Action string
 	// State, when set, makes the rule apply only while that state is on.
 	State string
