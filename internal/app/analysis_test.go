@@ -273,3 +273,34 @@ func TestBuildAnalysisEndToEnd(t *testing.T) {
 	// Let SQLite write everything, then search the files (WAL included).
 	assertNoSecrets(t, e.srv.Logs.String(), e.srv.DataDir, secrets)
 }
+
+// TestBuildAnalysisLatency measures the time from the simulator finishing a
+// build (which sends build.finished) to the stored analysis, for a build
+// with one failed 10 MB job, and logs it for docs/benchmarks.md. It makes
+// no timing assertion.
+func TestBuildAnalysisLatency(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10 MB log: skipped with -short")
+	}
+	e := startAnalysis(t)
+	e.webhook(t)
+	ref, err := e.sim.StartBuild(bksim.StartSpec{Pipeline: "acme/api", Branch: "feature/big", Outcome: "failed",
+		Jobs: []bksim.StartJob{{Key: "big", Name: "go test", Command: "go test ./...", Outcome: "failed",
+			Log: &loggen.Spec{Ecosystem: "go", Failure: "test", Seed: 9, Size: 10 << 20}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := e.sim.FinishBuild(ref.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	id := e.buildID(t, ref.Number)
+	detected := time.Since(start)
+	a, body := e.analysis(t, id)
+	total := time.Since(start)
+	if a.Analysis.Status != "done" || len(a.Analysis.Findings) == 0 {
+		t.Fatalf("analysis: %s", body)
+	}
+	t.Logf("build.finished → build stored %v; → analysis stored %v (10 MB log, polling the API every 100 ms)",
+		detected.Round(time.Millisecond), total.Round(time.Millisecond))
+}
