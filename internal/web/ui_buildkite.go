@@ -83,6 +83,40 @@ type attempt struct {
 	Report bk.Report
 }
 
+// kind sorts a failed attempt for its heading: "choose_org" when the only
+// thing missing is a choice of organization, "unreachable" when Buildkite
+// could not be asked, "rejected" otherwise.
+func (a attempt) kind() string {
+	var codes []string
+	for _, p := range a.Report.Problems {
+		if p.Severity != bk.SeverityWarning {
+			codes = append(codes, p.Code)
+		}
+	}
+	switch {
+	case len(codes) == 1 && codes[0] == bk.CodeOrganizationRequired:
+		return "choose_org"
+	case slices.Contains(codes, bk.CodeBuildkiteUnreachable) || slices.Contains(codes, bk.CodeRateLimited):
+		return "unreachable"
+	}
+	return "rejected"
+}
+
+// Heading is the title of the result.
+func (a attempt) Heading() string {
+	switch a.kind() {
+	case "choose_org":
+		return "One more step: choose the Buildkite organization"
+	case "unreachable":
+		return "kitewatch could not check this token with Buildkite"
+	}
+	return "Buildkite did not accept this token"
+}
+
+// ChooseOrg reports whether the only problem is a missing choice of
+// organization.
+func (a attempt) ChooseOrg() bool { return a.kind() == "choose_org" }
+
 // buildkiteData is everything the Buildkite page shows.
 type buildkiteData struct {
 	Status    integration.Status
