@@ -109,25 +109,42 @@ func byteCommonness(c byte) int {
 // scan appends to hits the index of every literal found in line (a literal
 // found several times may appear several times).
 func (s *literalSet) scan(line []byte, hits []int) []int {
-	// Trigrams starting at even indexes 0, 2, 4, ...
+	// Trigrams starting at even indexes 0, 2, 4, ...; three of them per
+	// 8-byte load in the main loop.
 	n := len(line)
-	for i := 0; i+3 <= n; i += 2 {
-		var k uint32
-		if i+4 <= n {
-			k = binary.LittleEndian.Uint32(line[i:]) & 0xffffff
-		} else {
-			k = uint32(line[i]) | uint32(line[i+1])<<8 | uint32(line[i+2])<<16
+	i := 0
+	for ; i+8 <= n; i += 6 {
+		w := binary.LittleEndian.Uint64(line[i:])
+		h0 := uint32(w&0xffffff) * 0x9E3779B1 >> (32 - hashBits)
+		h1 := uint32(w>>16&0xffffff) * 0x9E3779B1 >> (32 - hashBits)
+		h2 := uint32(w>>32&0xffffff) * 0x9E3779B1 >> (32 - hashBits)
+		if s.bits[h0>>6]&(1<<(h0&63)) != 0 {
+			hits = s.verify(line, i, h0, hits)
 		}
+		if s.bits[h1>>6]&(1<<(h1&63)) != 0 {
+			hits = s.verify(line, i+2, h1, hits)
+		}
+		if s.bits[h2>>6]&(1<<(h2&63)) != 0 {
+			hits = s.verify(line, i+4, h2, hits)
+		}
+	}
+	for ; i+3 <= n; i += 2 {
+		k := uint32(line[i]) | uint32(line[i+1])<<8 | uint32(line[i+2])<<16
 		h := k * 0x9E3779B1 >> (32 - hashBits)
-		if s.bits[h>>6]&(1<<(h&63)) == 0 {
-			continue
+		if s.bits[h>>6]&(1<<(h&63)) != 0 {
+			hits = s.verify(line, i, h, hits)
 		}
-		for _, ref := range s.heads[s.slot[h]-1] {
-			l := s.lits[ref.lit]
-			start := i - ref.off
-			if start >= 0 && start+len(l) <= n && string(line[start:start+len(l)]) == l {
-				hits = append(hits, ref.lit)
-			}
+	}
+	return hits
+}
+
+// verify compares the literals keyed by hash h with the trigram at pos.
+func (s *literalSet) verify(line []byte, pos int, h uint32, hits []int) []int {
+	for _, ref := range s.heads[s.slot[h]-1] {
+		l := s.lits[ref.lit]
+		start := pos - ref.off
+		if start >= 0 && start+len(l) <= len(line) && string(line[start:start+len(l)]) == l {
+			hits = append(hits, ref.lit)
 		}
 	}
 	return hits
