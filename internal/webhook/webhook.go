@@ -249,13 +249,14 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer(w, http.StatusOK, `{"status":"ignored"}`+"\n")
 		return
 	}
-	if !json.Valid(body) {
+	stored, err := storedBody(body)
+	if err != nil {
 		outcome = "malformed"
-		answer(w, http.StatusBadRequest, `{"error":{"code":"malformed_request","message":"the body is not JSON"}}`+"\n")
+		answer(w, http.StatusBadRequest, `{"error":{"code":"malformed_request","message":"the body is not a Buildkite build or job event"}}`+"\n")
 		return
 	}
 	sum := sha256.Sum256(body)
-	d := ci.WebhookDelivery{OrgID: e.OrgID, RequestID: r.Header.Get("X-Buildkite-Request"), Event: event, Body: body,
+	d := ci.WebhookDelivery{OrgID: e.OrgID, RequestID: r.Header.Get("X-Buildkite-Request"), Event: event, Body: stored,
 		ReceivedAt: s.o.Now().UTC()}
 	if len(d.RequestID) > 200 {
 		d.RequestID = d.RequestID[:200]
@@ -395,6 +396,18 @@ func ParseSignature(header string) (int64, []byte, error) {
 		return 0, nil, ErrSignatureFormat
 	}
 	return ts, mac, nil
+}
+
+// storedBody reduces a delivery to the fields kitewatch reads, so that
+// everything else Buildkite sends — pipeline, step and build environment
+// variables above all, which often hold secrets — is never written to the
+// database. Duplicates are still recognised by the hash of the raw body.
+func storedBody(body []byte) ([]byte, error) {
+	var p payload
+	if err := json.Unmarshal(body, &p); err != nil {
+		return nil, err
+	}
+	return json.Marshal(p)
 }
 
 // payload is the part of a webhook body kitewatch reads.
