@@ -231,7 +231,7 @@ func TestBuildAnalysisEndToEnd(t *testing.T) {
 		!strings.HasSuffix(f.Jobs[0].LogURL, "#"+f.Jobs[0].ID) {
 		t.Errorf("job deep links: %+v", f.Jobs)
 	}
-	page := getPage(t, web, fmt.Sprintf("%s/orgs/acme/builds/%d/analysis", e.srv.URL, id))
+	page := getPage(t, web, fmt.Sprintf("%s/orgs/acme/builds/%d", e.srv.URL, id))
 	for _, want := range []string{"Failure analysis", "in 3 jobs", "TestCheckout/expired_card", `class="term-container"`,
 		`<span class="term-fg31 term-fg1">`, `href="/static/terminal.css"`, "#" + f.Jobs[0].ID} {
 		if !strings.Contains(page, want) {
@@ -260,7 +260,7 @@ func TestBuildAnalysisEndToEnd(t *testing.T) {
 	if a5.Analysis.Status != "done" || len(a5.Analysis.Findings) == 0 || !strings.Contains(body5, "[REDACTED]") {
 		t.Fatalf("secret build analysis: %s", body5)
 	}
-	page5 := getPage(t, web, fmt.Sprintf("%s/orgs/acme/builds/%d/analysis", e.srv.URL, id5))
+	page5 := getPage(t, web, fmt.Sprintf("%s/orgs/acme/builds/%d", e.srv.URL, id5))
 	if !strings.Contains(page5, "deploy failed") {
 		t.Errorf("page lacks the deploy finding")
 	}

@@ -19,7 +19,6 @@ import (
 // /orgs/{org}/builds/{id}/analysis (the build page with its analysis).
 func (s *Server) AnalysisRoutes() {
 	s.mux.Handle("GET /api/v1/orgs/{org}/builds/{id}/analysis", s.orgAPI(roleMember, s.getAnalysis))
-	s.mux.Handle("GET /orgs/{org}/builds/{id}/analysis", s.orgUI(roleMember, s.analysisPage))
 }
 
 // jobLink is a job a finding occurred in, with the deep link to its log on
@@ -182,24 +181,8 @@ func (s *Server) getAnalysis(w http.ResponseWriter, r *http.Request, p *principa
 	return nil
 }
 
-// analysisPage renders the build page with the analysis section.
-func (s *Server) analysisPage(w http.ResponseWriter, r *http.Request, p *principal, pg *page) error {
-	b, err := s.loadBuild(r, p.Org.ID)
-	if err != nil {
-		return err
-	}
-	v, err := s.analysisView(r.Context(), b.Build)
-	if err != nil {
-		return err
-	}
-	pg.Title, pg.Section = b.Pipeline+" #"+strconv.Itoa(b.Number), "builds"
-	pg.Data = buildAnalysisPage{buildWithJobs: b, Analysis: v}
-	s.render(w, r, http.StatusOK, "build", *pg)
-	return nil
-}
-
 // withAnalysis returns build page data that also carries the build's
-// analysis, for the build page handler: pg.Data, err = s.withAnalysis(r, b).
+// analysis.
 func (s *Server) withAnalysis(r *http.Request, b buildWithJobs) (any, error) {
 	v, err := s.analysisView(r.Context(), b.Build)
 	if err != nil {

@@ -51,7 +51,10 @@ func (s *Server) buildPage(w http.ResponseWriter, r *http.Request, p *principal,
 	if err != nil {
 		return err
 	}
-	pg.Title, pg.Section, pg.Data = b.Pipeline+" #"+strconv.Itoa(b.Number), "builds", b
+	pg.Title, pg.Section = b.Pipeline+" #"+strconv.Itoa(b.Number), "builds"
+	if pg.Data, err = s.withAnalysis(r, b); err != nil {
+		return err
+	}
 	s.render(w, r, http.StatusOK, "build", *pg)
 	return nil
 }
