@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -14,13 +12,10 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
+	"github.com/kitewatch/kitewatch/internal/bk"
 	"github.com/kitewatch/kitewatch/internal/classify"
 	"github.com/kitewatch/kitewatch/internal/redact"
 )
-
-// errNeedsAPIClient is returned for build URLs until the Buildkite client is
-// wired into the analyze command.
-var errNeedsAPIClient = errors.New("analysing a build through the Buildkite API needs the Buildkite client, which is not wired into this command yet; download the job log and run `kitewatch analyze FILE`")
 
 // buildURLRe matches https://buildkite.com/<org>/<pipeline>/builds/<n>.
 var buildURLRe = regexp.MustCompile(`^https://buildkite\.com/([^/]+)/([^/]+)/builds/(\d+)/?(?:#.*)?$`)
@@ -28,13 +23,15 @@ var buildURLRe = regexp.MustCompile(`^https://buildkite\.com/([^/]+)/([^/]+)/bui
 // newAnalyzeCmd builds `kitewatch analyze [--json] FILE|-|BUILD_URL`.
 //
 // Exit codes: 0 when the analysis ran, whatever it found; 1 when it could
-// not run (unreadable file, bad arguments, API analysis unavailable).
+// not run (unreadable file, bad arguments, Buildkite API errors).
 func newAnalyzeCmd(e *env) *cobra.Command {
 	var (
 		asJSON       bool
 		maxExcerpt   int
 		repoPrefixes []string
 		color        string
+		tokenFile    string
+		apiURL       string
 	)
 	cmd := &cobra.Command{
 		Use:   "analyze [--json] FILE|-|https://buildkite.com/<org>/<pipeline>/builds/<n>",
@@ -59,7 +56,7 @@ and 1 when it could not run.`,
 				err error
 			)
 			if m := buildURLRe.FindStringSubmatch(src); m != nil {
-				res, err = analyzeBuildURL(cmd.Context(), src, opts)
+				res, err = analyzeBuildURL(cmd.Context(), e, src, tokenFile, apiURL, opts)
 			} else if u, perr := url.Parse(src); perr == nil && (u.Scheme == "http" || u.Scheme == "https") {
 				return fmt.Errorf("analyze %q: not a Buildkite build URL (want https://buildkite.com/<org>/<pipeline>/builds/<n>)", u.Redacted())
 			} else {
@@ -86,6 +83,8 @@ and 1 when it could not run.`,
 	cmd.Flags().IntVar(&maxExcerpt, "max-excerpt", 0, "maximum excerpt lines per failure (default 30)")
 	cmd.Flags().StringSliceVar(&repoPrefixes, "repo-prefix", nil, "extra path prefix to strip from locations (repeatable)")
 	cmd.Flags().StringVar(&color, "color", "auto", "colour the output: auto, always or never")
+	cmd.Flags().StringVar(&tokenFile, "token-file", "", "for a build URL: file holding a Buildkite API token, or - for standard input (default: BUILDKITE_API_TOKEN)")
+	cmd.Flags().StringVar(&apiURL, "api-url", envOr("BUILDKITE_API_URL", bk.DefaultBaseURL), "for a build URL: the Buildkite REST API [BUILDKITE_API_URL]")
 	return cmd
 }
 
@@ -105,15 +104,6 @@ func analyzeFile(path string, stdin io.Reader, opts classify.Options) (classify.
 		return classify.Result{}, fmt.Errorf("analyse %s: %w", path, err)
 	}
 	return res, nil
-}
-
-// analyzeBuildURL analyses every failed job of a build through the Buildkite
-// API. It is not wired yet: the Buildkite client and token handling
-// (--token-file, BUILDKITE_API_TOKEN) belong to the API work.
-func analyzeBuildURL(ctx context.Context, buildURL string, opts classify.Options) (classify.Result, error) {
-	_ = ctx
-	_ = opts
-	return classify.Result{}, fmt.Errorf("analyze %s: %w", buildURL, errNeedsAPIClient)
 }
 
 func environMap() map[string]string {

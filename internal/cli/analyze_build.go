@@ -14,14 +14,14 @@ import (
 	"github.com/kitewatch/kitewatch/internal/secrets"
 )
 
-// analyzeBuildURLReal analyses every failed, not soft-failed job of the
-// build at buildURL (https://buildkite.com/<org>/<pipeline>/builds/<n>)
-// through the Buildkite API and returns the merged findings in the
-// classify document shape. The token comes from the file named by
-// BUILDKITE_API_TOKEN_FILE or from BUILDKITE_API_TOKEN; the API base from
-// BUILDKITE_API_URL (default https://api.buildkite.com). Secrets of the
-// jobs' environments are masked, as are those of opts.Redactor.
-func analyzeBuildURLReal(ctx context.Context, buildURL string, opts classify.Options) (classify.Result, error) {
+// analyzeBuildURL analyses every failed, not soft-failed job of the build
+// at buildURL (https://buildkite.com/<org>/<pipeline>/builds/<n>) through
+// the Buildkite API at apiURL and returns the merged findings in the
+// classify document shape. The token comes from tokenFile ("-" for
+// standard input) or else BUILDKITE_API_TOKEN; it is never an argument.
+// Secrets of the jobs' environments are masked, as are those of
+// opts.Redactor.
+func analyzeBuildURL(ctx context.Context, e *env, buildURL, tokenFile, apiURL string, opts classify.Options) (classify.Result, error) {
 	m := buildURLRe.FindStringSubmatch(buildURL)
 	if m == nil {
 		return classify.Result{}, fmt.Errorf("analyze %q: not a Buildkite build URL", buildURL)
@@ -31,19 +31,17 @@ func analyzeBuildURLReal(ctx context.Context, buildURL string, opts classify.Opt
 	if err != nil {
 		return classify.Result{}, fmt.Errorf("analyze %s: build number: %w", buildURL, err)
 	}
-	tok := os.Getenv("BUILDKITE_API_TOKEN")
-	if f := os.Getenv("BUILDKITE_API_TOKEN_FILE"); f != "" {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return classify.Result{}, fmt.Errorf("read Buildkite token file: %w", err)
+	tok := secrets.NewSecret(strings.TrimSpace(os.Getenv("BUILDKITE_API_TOKEN")))
+	if tokenFile != "" {
+		if tok, err = readTokenFile(tokenFile, e.stdin); err != nil {
+			return classify.Result{}, err
 		}
-		tok = strings.TrimSpace(string(b))
 	}
-	if tok == "" {
-		return classify.Result{}, errors.New("no Buildkite API token: set BUILDKITE_API_TOKEN or BUILDKITE_API_TOKEN_FILE " +
+	if tok.Reveal() == "" {
+		return classify.Result{}, errors.New("no Buildkite API token: pass --token-file FILE (or - for standard input) or set BUILDKITE_API_TOKEN " +
 			"(a token with read_builds and read_build_logs; read_job_env, read_artifacts and read_suites add evidence)")
 	}
-	client, err := bk.NewClient(os.Getenv("BUILDKITE_API_URL"), secrets.NewSecret(tok))
+	client, err := bk.NewClient(apiURL, tok)
 	if err != nil {
 		return classify.Result{}, fmt.Errorf("analyze %s: %w", buildURL, err)
 	}
@@ -74,7 +72,7 @@ func analyzeBuildURLReal(ctx context.Context, buildURL string, opts classify.Opt
 		res.Failures = append(res.Failures, cf)
 	}
 	for _, s := range rep.Skipped {
-		fmt.Fprintf(os.Stderr, "kitewatch: skipped %s: %s\n", s.Evidence, s.Reason)
+		fmt.Fprintf(e.stderr, "kitewatch: skipped %s: %s\n", s.Evidence, s.Reason)
 	}
 	return res, nil
 }

@@ -59,8 +59,9 @@ func TestAnalyzeCommand(t *testing.T) {
 }
 
 func TestAnalyzeCommandErrors(t *testing.T) {
+	t.Setenv("BUILDKITE_API_TOKEN", "")
 	code, _, errOut := runCLI(t, "", "analyze", "https://buildkite.com/acme/app/builds/42")
-	if code != 1 || !strings.Contains(errOut, "Buildkite client") {
+	if code != 1 || !strings.Contains(errOut, "no Buildkite API token") {
 		t.Errorf("build URL: exit %d, stderr %q", code, errOut)
 	}
 	code, _, errOut = runCLI(t, "", "analyze", filepath.Join(t.TempDir(), "missing.log"))
