@@ -111,6 +111,29 @@ func (x q) MarkDeliveryProcessed(ctx context.Context, id int64) (bool, error) {
 	return n == 1, nil
 }
 
+// UnprocessedDeliveries returns the ids of up to limit deliveries, oldest
+// first, that were received before before and are not processed yet.
+func (x q) UnprocessedDeliveries(ctx context.Context, before time.Time, limit int) ([]int64, error) {
+	rows, err := x.r.QueryContext(ctx, `SELECT id FROM webhook_deliveries WHERE processed_at IS NULL AND received_at < $1
+		ORDER BY id LIMIT $2`, micros(before), limit)
+	if err != nil {
+		return nil, fmt.Errorf("list unprocessed webhook deliveries: %w", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("list unprocessed webhook deliveries: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list unprocessed webhook deliveries: %w", err)
+	}
+	return ids, nil
+}
+
 // DeliveryStats summarises an organization's deliveries since a time.
 type DeliveryStats struct {
 	Received    int        `json:"received"`
@@ -189,6 +212,11 @@ func (db *DB) DeliveryStats(ctx context.Context, orgID int64, since time.Time) (
 // Delivery loads a stored delivery.
 func (db *DB) Delivery(ctx context.Context, id int64) (ci.WebhookDelivery, error) {
 	return db.q().Delivery(ctx, id)
+}
+
+// UnprocessedDeliveries lists unprocessed deliveries received before a time.
+func (db *DB) UnprocessedDeliveries(ctx context.Context, before time.Time, limit int) ([]int64, error) {
+	return db.q().UnprocessedDeliveries(ctx, before, limit)
 }
 
 // PollState loads the poller's state.

@@ -85,6 +85,9 @@ type Service struct {
 	// key unwrapping; a rotation changes the record.
 	mu      sync.Mutex
 	secrets map[string][]byte
+	// started is when the Service was created: deliveries received earlier
+	// and still unprocessed belong to a previous process.
+	started time.Time
 }
 
 // New returns a Service.
@@ -95,7 +98,7 @@ func New(o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{o: o, secrets: map[string][]byte{}}
+	s := &Service{o: o, secrets: map[string][]byte{}, started: o.Now()}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kitewatch_webhook_requests_total",
 		Help: "Buildkite webhook requests by outcome (accepted, duplicate, ping, ignored, unauthorized, too_large, malformed, error).",
@@ -468,7 +471,51 @@ func (s *Service) Process(ctx context.Context, deliveryID int64) error {
 	})
 }
 
-// Register adds the processing worker to q.
+// SweepArgs is the periodic task that processes deliveries whose
+// processing task was lost.
+type SweepArgs struct{}
+
+// Kind is the River task kind.
+func (SweepArgs) Kind() string { return "sweep_webhooks" }
+
+// StaleAfter is how long a delivery may stay unprocessed before the sweep
+// processes it itself.
+const StaleAfter = 5 * time.Minute
+
+// Sweep processes the deliveries that are still unprocessed although they
+// were received before this Service started, or more than StaleAfter ago.
+// Their processing task was lost or is stuck: a task that was running when
+// the process was killed stays "running" until River rescues it (30
+// minutes). Process marks a delivery processed once, so a task that runs
+// later anyway is a no-op. It returns how many deliveries it processed.
+func (s *Service) Sweep(ctx context.Context) (int, error) {
+	before := s.o.Now().Add(-StaleAfter)
+	if s.started.After(before) {
+		before = s.started
+	}
+	ids, err := s.o.DB.UnprocessedDeliveries(ctx, before, 500)
+	if err != nil {
+		return 0, err
+	}
+	for i, id := range ids {
+		if err := s.Process(ctx, id); err != nil {
+			return i, fmt.Errorf("sweep webhook delivery %d: %w", id, err)
+		}
+	}
+	if len(ids) > 0 {
+		s.o.Logger.InfoContext(ctx, "processed webhook deliveries left over by a lost task", "count", len(ids))
+	}
+	return len(ids), nil
+}
+
+// Register adds the processing worker to q, and the sweep: every minute on
+// the leader, and once at start, so deliveries whose task was running when
+// the previous process died are processed at once.
 func (s *Service) Register(q *tasks.Queue) {
 	tasks.Handle(q, func(ctx context.Context, a ProcessArgs) error { return s.Process(ctx, a.DeliveryID) })
+	tasks.Handle(q, func(ctx context.Context, _ SweepArgs) error {
+		_, err := s.Sweep(ctx)
+		return err
+	})
+	q.Every(time.Minute, "sweep_webhooks", func() river.JobArgs { return SweepArgs{} }, true)
 }
