@@ -126,9 +126,8 @@ type browser struct {
 	pages     int
 }
 
-func newBrowser(t *testing.T, base string) *browser {
+func newBrowser(t *testing.T, base, path string) *browser {
 	t.Helper()
-	path := testenv.Chromium(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.NoSandbox,
@@ -385,8 +384,9 @@ const (
 // finally a member who may look but not change anything. Every step
 // asserts what the page says.
 func TestBrowser(t *testing.T) {
+	chromium := testenv.Chromium(t)
 	srv := startUIServer(t)
-	b := newBrowser(t, srv.URL)
+	b := newBrowser(t, srv.URL, chromium)
 	for _, tok := range bksim.Demo().Tokens() {
 		b.forbidden = append(b.forbidden, tok.Value)
 	}
