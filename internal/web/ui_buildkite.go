@@ -28,6 +28,7 @@ func (s *Server) buildkiteRoutes() {
 	s.mux.Handle("POST /orgs/{org}/settings/integrations/buildkite/rotate", s.orgUI(roleAdmin, s.buildkiteRotate))
 	s.mux.Handle("GET /orgs/{org}/settings/integrations/buildkite/disconnect", s.orgUI(roleAdmin, s.buildkiteDisconnectForm))
 	s.mux.Handle("POST /orgs/{org}/settings/integrations/buildkite/disconnect", s.orgUI(roleAdmin, s.buildkiteDisconnect))
+	s.detectionRoutes()
 }
 
 // statusView is how a status is shown: words and an icon, never colour
@@ -133,6 +134,9 @@ type buildkiteData struct {
 	FormError     string // a form problem that is not a verification result
 	Expiry        expiry
 	TokenPage     string
+	// Detection is the webhook and diagnostics panels, loaded on the
+	// Buildkite page only.
+	Detection *detectionData
 }
 
 // Connected reports whether a token is stored (connected or needing
@@ -265,6 +269,13 @@ func (s *Server) buildkitePage(w http.ResponseWriter, r *http.Request, p *princi
 }
 
 func (s *Server) renderBuildkite(w http.ResponseWriter, r *http.Request, pg *page, status int, d buildkiteData) error {
+	if d.Connected() && pg.Org != nil {
+		det, err := s.detectionFor(r, pg.Org.Slug)
+		if err != nil {
+			return err
+		}
+		d.Detection = det
+	}
 	pg.Title, pg.Section, pg.Sub = "Buildkite integration", "settings", "integrations"
 	pg.Data = d
 	s.render(w, r, status, "buildkite", *pg)
