@@ -39,16 +39,19 @@ func newLiteralSet(lits []string) *literalSet {
 		if len(l) < 4 {
 			panic("classify: prefilter literal shorter than 4 bytes: " + l)
 		}
-		off := 0
-		best := 1 << 30
-		for j := 0; j+3 < len(l); j++ {
-			c := bigramCommonness(l[j], l[j+1]) + 2*bigramCommonness(l[j+1], l[j+2]) + bigramCommonness(l[j+2], l[j+3])
-			if c < best {
-				best, off = c, j
+		// The scan hashes the windows at even positions of the line, so an
+		// occurrence of the literal puts either its even-offset windows or
+		// its odd-offset ones under the scan: key it by the rarest of each.
+		var keys [2]int
+		var best [2]int
+		best[0], best[1] = 1<<30, 1<<30
+		for j := 0; j+3 <= len(l); j++ {
+			if c := trigramCommonness(l[j], l[j+1], l[j+2]); c < best[j%2] {
+				best[j%2], keys[j%2] = c, j
 			}
 		}
 		s.lits = append(s.lits, l)
-		for _, o := range []int{off, off + 1} {
+		for _, o := range keys {
 			h := trigramHash(l[o], l[o+1], l[o+2])
 			s.bits[h>>6] |= 1 << (h & 63)
 			if s.slot[h] == 0 {
@@ -69,6 +72,36 @@ func init() {
 	for _, b := range strings.Fields("th he in er an re on at en nd ti es or te of ed is it al ar st to nt ng se ha as ou io le ve co me de hi ri ro ic ne ea ra ce li ch ll be ma si om ur ge ld ck ul du mp un ok ss ac ad ag ai am ap ca ct di el em et ex fo ia id il im ir la lo mo na nc ni no ns ol os ot pa pe pl po pr ra rc rd rt sa sc sh so sp ta tr ts tu ui um up ur us ut va wa") {
 		commonBigrams[b] = true
 	}
+}
+
+// commonTrigrams are among the most frequent three-byte windows of English
+// text, source code and CI output; a key equal to one of them would be hit on
+// a large share of lines.
+var commonTrigrams = map[string]bool{}
+
+func init() {
+	for _, t := range strings.Fields("the and ing ion ent tio for ter est tes ers ati hat ate all ver his res con com pro pre per int ith wit ted led red ned sed ild bui uil pil mak ake mod odu ode dul ule ack pac kag age loa oad dow own nlo ile fil lin ine ain ran run unn nni com omp mpi ati tin ati ess ass pas sta tat art ser erv rvi vic ice str tri rin not ove cov ver era rat rou oun und che eck ect ext tex let lea ase ler out put sho how low oll rea ead ade dat ata use sin ini ons ons ure tur lle ill ist iti tal ort ory tor rep epo pos sit ito req equ que ues jec obj tem ame nam lib ibr rar ary fro rom cal all wor ork ord cod des esc ign ove ces ect hed ach gen age rog ogr gre own wnl nlo oca cal ful ully ucc cce ces sfu ocu ume men ent for orm rma mat eso sol olv lve ved ild uil") {
+		commonTrigrams[t] = true
+	}
+}
+
+// trigramCommonness estimates how common a three-byte window is in CI logs.
+// Windows made only of lower-case letters and spaces are word interiors,
+// frequent whatever the words; capitals, digits and punctuation are rarer.
+func trigramCommonness(a, b, c byte) int {
+	n := bigramCommonness(a, b) + bigramCommonness(b, c) + byteCommonness(b)
+	lower := func(x byte) bool { return x >= 'a' && x <= 'z' || x == ' ' }
+	if lower(a) && lower(b) && lower(c) {
+		// A word's interior, or its boundary with the next word.
+		n += 25
+		if a == ' ' || b == ' ' || c == ' ' {
+			n += 15
+		}
+	}
+	if commonTrigrams[strings.ToLower(string([]byte{a, b, c}))] {
+		n += 40
+	}
+	return n
 }
 
 // bigramCommonness estimates how common a two-byte window is in CI logs.
