@@ -4,21 +4,64 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/kitewatch/kitewatch/internal/ci"
 )
+
+// buildRow is one line of the builds table.
+type buildRow struct {
+	ci.Build
+	PipelineName string
+	Duration     string
+}
+
+// ShortCommit is the first 7 characters of the commit.
+func (b buildRow) ShortCommit() string {
+	if len(b.Commit) > 7 {
+		return b.Commit[:7]
+	}
+	return b.Commit
+}
 
 // buildsView is the data of the Builds page.
 type buildsView struct {
 	Filter    ci.BuildFilter
 	PR        string
-	Builds    []ci.Build
+	Builds    []buildRow
 	Pipelines []ci.Pipeline
 	States    []string
-	NextURL   string
+	// NextURL pages to older builds; FirstURL back to the newest.
+	NextURL  string
+	FirstURL string
+	// Filtered is set when any filter is in use.
+	Filtered bool
+	// Source explains an empty list: why there may be no builds yet.
+	Source detectionSource
 }
 
+// detectionSource is what the empty states say about where builds come
+// from.
+type detectionSource struct {
+	Status      string // the Buildkite integration status
+	LastPoll    *time.Time
+	PollError   string
+	Webhook     bool
+	LastWebhook *time.Time
+}
+
+// Connected reports whether kitewatch can read builds.
+func (d detectionSource) Connected() bool { return d.Status == ci.StatusConnected }
+
+// buildStates are the states the filter offers, in the order of a build's
+// life.
+var buildStates = []string{ci.BuildScheduled, ci.BuildRunning, ci.BuildBlocked, ci.BuildFailing, ci.BuildFailed,
+	ci.BuildPassed, ci.BuildCanceling, ci.BuildCanceled, ci.BuildSkipped}
+
+// buildsPage lists builds with the same filters and store query as
+// GET /api/v1/orgs/{org}/builds (buildFilter, ListBuilds).
 func (s *Server) buildsPage(w http.ResponseWriter, r *http.Request, p *principal, pg *page) error {
+	pg.Title, pg.Section = "Builds", "builds"
 	f, err := buildFilter(r, p.Org.ID)
 	if err != nil {
 		return err
@@ -31,19 +74,106 @@ func (s *Server) buildsPage(w http.ResponseWriter, r *http.Request, p *principal
 	if err != nil {
 		return err
 	}
-	v := buildsView{Filter: f, Builds: bs, Pipelines: ps, States: []string{ci.BuildRunning, ci.BuildFailing, ci.BuildFailed,
-		ci.BuildPassed, ci.BuildCanceled, ci.BuildScheduled, ci.BuildBlocked}}
+	names := map[string]string{}
+	for _, pl := range ps {
+		names[pl.Slug] = pl.Name
+	}
+	v := buildsView{Filter: f, Pipelines: ps, States: buildStates,
+		Filtered: f.Pipeline != "" || f.Branch != "" || f.State != "" || f.PullRequest != 0 || f.Commit != ""}
+	for _, b := range bs {
+		v.Builds = append(v.Builds, buildRow{Build: b, PipelineName: names[b.Pipeline], Duration: duration(b.Duration())})
+	}
 	if f.PullRequest != 0 {
 		v.PR = strconv.Itoa(f.PullRequest)
 	}
+	base := "/orgs/" + url.PathEscape(p.Org.Slug) + "/builds"
+	q := r.URL.Query()
 	if len(bs) == f.Limit {
-		q := r.URL.Query()
 		q.Set("before", strconv.FormatInt(bs[len(bs)-1].ID, 10))
-		v.NextURL = "/orgs/" + url.PathEscape(p.Org.Slug) + "/builds?" + q.Encode()
+		v.NextURL = base + "?" + q.Encode()
 	}
-	pg.Title, pg.Section, pg.Data = "Builds", "builds", v
+	if f.BeforeID != 0 {
+		q.Del("before")
+		v.FirstURL = base
+		if len(q) > 0 {
+			v.FirstURL += "?" + q.Encode()
+		}
+	}
+	if len(bs) == 0 {
+		if v.Source, err = s.detectionSource(r, p); err != nil {
+			return err
+		}
+	}
+	pg.Data = v
 	s.render(w, r, http.StatusOK, "builds", *pg)
 	return nil
+}
+
+// detectionSource gathers what the empty states say: the integration
+// status, the poller's last run and the webhook.
+func (s *Server) detectionSource(r *http.Request, p *principal) (detectionSource, error) {
+	var d detectionSource
+	if s.Integrations != nil {
+		st, err := s.Integrations.Status(r.Context(), *p.Org)
+		if err != nil {
+			return d, err
+		}
+		d.Status = st.Status
+	}
+	ps, err := s.db.PollState(r.Context(), p.Org.ID)
+	if err != nil {
+		return d, err
+	}
+	d.LastPoll, d.PollError = ps.LastSuccessAt, ps.LastError
+	ws, ok, err := s.webhookStatusFor(r, p.Org.Slug)
+	if err != nil {
+		return d, err
+	}
+	if ok {
+		d.Webhook, d.LastWebhook = ws.Configured, ws.LastDeliveryAt
+	}
+	return d, nil
+}
+
+// duration is a build or job duration in words: "45 s", "3 min 20 s",
+// "1 h 5 min"; "" when not known.
+func duration(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	d = d.Round(time.Second)
+	switch {
+	case d < time.Minute:
+		return strconv.Itoa(int(d/time.Second)) + " s"
+	case d < time.Hour:
+		m, sec := int(d/time.Minute), int(d%time.Minute/time.Second)
+		if sec == 0 {
+			return strconv.Itoa(m) + " min"
+		}
+		return strconv.Itoa(m) + " min " + strconv.Itoa(sec) + " s"
+	}
+	h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
+	if m == 0 {
+		return strconv.Itoa(h) + " h"
+	}
+	return strconv.Itoa(h) + " h " + strconv.Itoa(m) + " min"
+}
+
+// buildPageData is the build page: the build, its jobs and its analysis.
+type buildPageData struct {
+	buildAnalysisPage
+	PipelineName string
+	Duration     string
+	Jobs         []jobRow
+	// Connected is false when the Buildkite token is missing or broken,
+	// which explains a missing analysis.
+	Connected bool
+}
+
+// jobRow is one line of the jobs table.
+type jobRow struct {
+	jobView
+	Duration string
 }
 
 func (s *Server) buildPage(w http.ResponseWriter, r *http.Request, p *principal, pg *page) error {
@@ -52,9 +182,36 @@ func (s *Server) buildPage(w http.ResponseWriter, r *http.Request, p *principal,
 		return err
 	}
 	pg.Title, pg.Section = b.Pipeline+" #"+strconv.Itoa(b.Number), "builds"
-	if pg.Data, err = s.withAnalysis(r, b); err != nil {
+	data, err := s.withAnalysis(r, b)
+	if err != nil {
 		return err
 	}
+	v := buildPageData{Duration: duration(b.Build.Duration()), PipelineName: b.Pipeline, Connected: true}
+	if ap, ok := data.(buildAnalysisPage); ok {
+		v.buildAnalysisPage = ap
+	} else {
+		v.buildAnalysisPage = buildAnalysisPage{buildWithJobs: b}
+	}
+	for _, j := range b.Jobs {
+		v.Jobs = append(v.Jobs, jobRow{jobView: j, Duration: duration(j.Job.Duration())})
+	}
+	ps, err := s.db.Pipelines(r.Context(), p.Org.ID)
+	if err != nil {
+		return err
+	}
+	for _, pl := range ps {
+		if pl.Slug == b.Pipeline && pl.Name != "" {
+			v.PipelineName = pl.Name
+		}
+	}
+	if s.Integrations != nil {
+		st, err := s.Integrations.Status(r.Context(), *p.Org)
+		if err != nil {
+			return err
+		}
+		v.Connected = st.Status == ci.StatusConnected
+	}
+	pg.Data = v
 	s.render(w, r, http.StatusOK, "build", *pg)
 	return nil
 }

@@ -242,13 +242,11 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request, p *principal, pg *
 
 func (s *Server) orgHome(w http.ResponseWriter, r *http.Request, p *principal, pg *page) error {
 	pg.Title, pg.Section = p.Org.Name, "overview"
-	if s.Integrations != nil {
-		d, err := s.buildkiteData(r, p)
-		if err != nil {
-			return err
-		}
-		pg.Data = d
+	d, err := s.overview(r, p)
+	if err != nil {
+		return err
 	}
+	pg.Data = d
 	s.render(w, r, http.StatusOK, "org", *pg)
 	return nil
 }
