@@ -1,8 +1,8 @@
 package logparse
 
 import (
-	"bufio"
 	"bytes"
+	"errors"
 	"io"
 )
 
@@ -85,7 +85,11 @@ type Options struct {
 
 // Parser reads a job log line by line. Create one with New.
 type Parser struct {
-	br      *bufio.Reader
+	r       io.Reader
+	buf     []byte // lines are found, and used in place, in buf[start:end]
+	start   int
+	end     int
+	rerr    error // the reader's error (io.EOF at the end); no read after it
 	max     int
 	keepRaw bool
 	line    Line
@@ -96,18 +100,27 @@ type Parser struct {
 	done    bool
 }
 
+// readBufferSize is the size of the parser's read buffer (larger when the
+// line cap needs it).
+const readBufferSize = 256 << 10
+
 // New returns a Parser reading r. It never reads more than one buffer ahead.
 func New(r io.Reader, opts Options) *Parser {
+	return newSize(r, opts, readBufferSize)
+}
+
+// newSize is New with a given buffer size (tests use small ones).
+func newSize(r io.Reader, opts Options, size int) *Parser {
 	max := opts.MaxLineLength
 	if max <= 0 {
 		max = DefaultMaxLineLength
 	}
-	size := 256 << 10
 	if size < max+1 {
 		size = max + 1
 	}
 	return &Parser{
-		br:      bufio.NewReaderSize(r, size),
+		r:       r,
+		buf:     make([]byte, size),
 		max:     max,
 		keepRaw: opts.KeepRaw,
 		text:    make([]byte, 0, 512),
@@ -129,20 +142,15 @@ func (p *Parser) Next() bool {
 	p.line.Truncated = truncated
 	p.line.Kind = KindText
 	p.line.ExitStatus = 0
-	p.line.Timestamp = 0
 	if p.keepRaw {
 		p.line.Raw = raw
 	} else {
 		p.line.Raw = nil
 	}
-	if text, ts, ok := plainAfterTimestamp(raw); ok {
-		// The common line: a timestamp then plain text, used in place.
-		p.line.Text, p.line.Timestamp = text, ts
-	} else {
-		p.text, p.line.Timestamp = appendPlain(p.text[:0], raw)
-		p.line.Text = p.text
+	p.line.Text, p.line.Timestamp = p.plain(raw)
+	if len(p.line.Text) >= 2 {
+		p.classify()
 	}
-	p.classify()
 	p.line.Section = p.section
 	return true
 }
@@ -155,44 +163,92 @@ func (p *Parser) Line() *Line { return &p.line }
 func (p *Parser) Err() error { return p.err }
 
 // readLine returns the next line without its terminator, capped at p.max.
+// The line is a slice of p.buf (or p.long for a line longer than the
+// buffer), valid until the next call.
 func (p *Parser) readLine() (raw []byte, truncated, ok bool) {
-	line, err := p.br.ReadSlice('\n')
-	if err == bufio.ErrBufferFull {
-		// A line longer than the buffer: keep the first p.max bytes and
-		// discard the rest up to the newline.
-		p.long = append(p.long[:0], line[:min(len(line), p.max)]...)
-		truncated = len(line) > p.max
-		for err == bufio.ErrBufferFull {
-			line, err = p.br.ReadSlice('\n')
-			if room := p.max - len(p.long); room > 0 {
-				n := min(room, len(line))
-				p.long = append(p.long, line[:n]...)
-				if n < len(line) {
-					truncated = true
-				}
-			} else if len(line) > 0 && !(len(line) == 1 && line[0] == '\n') {
-				truncated = true
-			}
+	scanned := 0 // bytes of buf[start:end] known to hold no newline
+	for {
+		if i := bytes.IndexByte(p.buf[p.start+scanned:p.end], '\n'); i >= 0 {
+			line := p.buf[p.start : p.start+scanned+i]
+			p.start += scanned + i + 1
+			return p.capLine(line)
 		}
-		line = p.long
+		scanned = p.end - p.start
+		if p.rerr != nil {
+			if scanned == 0 {
+				return nil, false, false
+			}
+			line := p.buf[p.start:p.end]
+			p.start = p.end
+			return p.capLine(line)
+		}
+		if scanned == len(p.buf) {
+			return p.readLong(), true, true
+		}
+		p.fill()
 	}
-	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
-		p.err = err
-	}
-	if len(line) == 0 && err != nil {
-		return nil, false, false
-	}
-	if n := len(line); n > 0 && line[n-1] == '\n' {
-		line = line[:n-1]
-	}
+}
+
+// capLine removes a trailing carriage return and caps the line at p.max.
+func (p *Parser) capLine(line []byte) (raw []byte, truncated, ok bool) {
 	if n := len(line); n > 0 && line[n-1] == '\r' {
 		line = line[:n-1]
 	}
 	if len(line) > p.max {
-		line = line[:p.max]
-		truncated = true
+		return line[:p.max], true, true
 	}
-	return line, truncated, true
+	return line, false, true
+}
+
+// readLong handles a line longer than the buffer (so longer than the cap,
+// which is smaller): it keeps the first p.max bytes and discards the rest up
+// to the newline.
+func (p *Parser) readLong() []byte {
+	p.long = append(p.long[:0], p.buf[p.start:p.start+p.max]...)
+	p.start = p.end
+	for p.rerr == nil {
+		p.fill()
+		if i := bytes.IndexByte(p.buf[p.start:p.end], '\n'); i >= 0 {
+			p.start += i + 1
+			break
+		}
+		p.start = p.end
+	}
+	if n := len(p.long); n > 0 && p.long[n-1] == '\r' {
+		p.long = p.long[:n-1]
+	}
+	return p.long
+}
+
+// fill moves the unread bytes to the front of the buffer and reads more. It
+// records the reader's error, io.EOF included, in p.rerr and in p.err.
+func (p *Parser) fill() {
+	if p.start > 0 {
+		p.end = copy(p.buf, p.buf[p.start:p.end])
+		p.start = 0
+	}
+	for tries := 0; ; tries++ {
+		n, err := p.r.Read(p.buf[p.end:])
+		if n < 0 || n > len(p.buf)-p.end {
+			err = errors.New("logparse: reader returned an invalid count")
+			n = 0
+		}
+		p.end += n
+		if err != nil {
+			p.rerr = err
+			if err != io.EOF {
+				p.err = err
+			}
+			return
+		}
+		if n > 0 {
+			return
+		}
+		if tries >= 100 {
+			p.rerr, p.err = io.ErrNoProgress, io.ErrNoProgress
+			return
+		}
+	}
 }
 
 var (
@@ -333,31 +389,63 @@ func appendPlain(dst, raw []byte) ([]byte, int64) {
 
 var bkPrefix = []byte("\x1b_bk;t=")
 
-// plainAfterTimestamp handles the most common line, "ESC_bk;t=<ms>BEL" then
-// text without escapes or carriage returns, without copying.
-func plainAfterTimestamp(raw []byte) (text []byte, ts int64, ok bool) {
-	if !bytes.HasPrefix(raw, bkPrefix) {
-		return nil, 0, false
+// plain returns the visible text of raw and its first Buildkite timestamp.
+// The common lines, "ESC_bk;t=<ms>BEL" then text with no escape or carriage
+// return, or such text alone, are used in place; otherwise the plain text
+// before the first escape or carriage return is copied in bulk and the rest
+// goes through appendPlain.
+func (p *Parser) plain(raw []byte) (text []byte, ts int64) {
+	if after, t, digits := leadingTimestamp(raw); digits > 0 {
+		k := nextSpecial(after)
+		if k < 0 {
+			return trimTrailingSpace(after), t
+		}
+		if digits <= 18 {
+			// appendPlain would read this timestamp (it takes at most 18
+			// digits) and go on with the rest.
+			p.text = append(p.text[:0], after[:k]...)
+			var later int64
+			p.text, later = appendPlain(p.text, after[k:])
+			if t == 0 {
+				t = later
+			}
+			return p.text, t
+		}
+	}
+	k := nextSpecial(raw)
+	if k < 0 {
+		return trimTrailingSpace(raw), 0
+	}
+	p.text = append(p.text[:0], raw[:k]...)
+	return appendPlain(p.text, raw[k:])
+}
+
+// leadingTimestamp parses "ESC_bk;t=<ms>BEL" at the start of raw (at most 19
+// digits). It returns the bytes after it, the timestamp and the number of
+// digits, or 0 digits when raw does not start with one.
+func leadingTimestamp(raw []byte) (after []byte, ts int64, digits int) {
+	if len(raw) <= len(bkPrefix) || string(raw[:len(bkPrefix)]) != string(bkPrefix) {
+		return nil, 0, 0
 	}
 	end := bytes.IndexByte(raw[len(bkPrefix):min(len(raw), len(bkPrefix)+20)], 0x07)
 	if end <= 0 {
-		return nil, 0, false
+		return nil, 0, 0
 	}
-	end += len(bkPrefix)
-	rest := raw[end+1:]
-	if bytes.IndexByte(rest, 0x1b) >= 0 || bytes.IndexByte(rest, '\r') >= 0 {
-		return nil, 0, false
-	}
-	for _, c := range raw[len(bkPrefix):end] {
+	for _, c := range raw[len(bkPrefix) : len(bkPrefix)+end] {
 		if c < '0' || c > '9' {
-			return nil, 0, false
+			return nil, 0, 0
 		}
 		ts = ts*10 + int64(c-'0')
 	}
-	for len(rest) > 0 && (rest[len(rest)-1] == ' ' || rest[len(rest)-1] == '\t') {
-		rest = rest[:len(rest)-1]
+	return raw[len(bkPrefix)+end+1:], ts, end
+}
+
+// trimTrailingSpace removes trailing spaces and tabs.
+func trimTrailingSpace(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
 	}
-	return rest, ts, true
+	return b
 }
 
 // nextSpecial returns the index of the first ESC or carriage return in b, or

@@ -3,9 +3,11 @@ package logparse
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"unicode/utf8"
 )
 
@@ -142,6 +144,76 @@ func TestReadError(t *testing.T) {
 	}
 }
 
+// referenceInput mixes the byte sequences the parser's fast paths and
+// reader treat specially.
+func referenceInput() []byte {
+	var b bytes.Buffer
+	lines := []string{
+		"\x1b_bk;t=1706575117741\x07plain text   \t",
+		"\x1b_bk;t=0\x07zero then \x1b_bk;t=5\x07later",
+		"\x1b_bk;t=1\x07\x1b[32m✓\x1b[0m passes",
+		"\x1b_bk;t=123456789012345678\x07eighteen\x1b[0m",
+		"\x1b_bk;t=1234567890123456789\x07nineteen",
+		"\x1b_bk;t=1234567890123456789\x07nineteen\x1b[1m",
+		"\x1b_bk;t=99999999999999999999\x07twenty",
+		"\x1b_bk;t=9999999999999999999\x07overflow",
+		"\x1b_bk;t=\x07empty",
+		"\x1b_bk;t=12a\x07letters",
+		"\x1b_bk;t=42\x1b\\string terminator",
+		"\x1b_bk;t=7",
+		"\x1b_bk;t=",
+		"\x1b_bk;t=3\x07Progress: 10%\rProgress: 100%",
+		"\x1b_bk;t=3\x07a\x1b[2K\x1b[0Gb  ",
+		"\x1b_bk;t=4\x07~~~ Running commands",
+		"\x1b_bk;t=4\x07--- :go: Build",
+		"\x1b_bk;t=4\x07--- FAIL: TestX (0.00s)",
+		"\x1b_bk;t=4\x07\x1b[90m$\x1b[0m go test ./...",
+		"\x1b_bk;t=4\x07^^^ +++",
+		"\x1b_bk;t=4\x07\x1b[31m🚨 Error: The command exited with status 2\x1b[0m",
+		"user command error: exit status 1",
+		"no timestamp at all",
+		"no timestamp\x1b[1m bold",
+		"crlf\r",
+		"",
+		"\r",
+		"   ",
+		"x" + strings.Repeat("y", 200) + "\r",
+		strings.Repeat("z", 99) + "\r" + strings.Repeat("w", 300),
+		"\x1b_bk;t=5\x07" + strings.Repeat("long ", 100),
+	}
+	for i := 0; i < 3; i++ {
+		for _, l := range lines {
+			b.WriteString(l)
+			b.WriteByte('\n')
+		}
+	}
+	b.WriteString("\x1b_bk;t=6\x07no final newline\r")
+	return b.Bytes()
+}
+
+// TestMatchesReference checks that the parser returns exactly the lines the
+// previous, simpler parser returned, whatever the buffer size, the line cap
+// and the way the reader splits its data.
+func TestMatchesReference(t *testing.T) {
+	in := referenceInput()
+	readers := map[string]func(io.Reader) io.Reader{
+		"whole":    func(r io.Reader) io.Reader { return r },
+		"one byte": iotest.OneByteReader,
+		"half":     iotest.HalfReader,
+		"data+EOF": iotest.DataErrReader,
+	}
+	for name, wrap := range readers {
+		for _, max := range []int{0, 1, 16, 100, 101, 4096} {
+			for _, size := range []int{16, 64, 150, 1 << 10, readBufferSize} {
+				t.Run(fmt.Sprintf("%s/max=%d/size=%d", name, max, size), func(t *testing.T) {
+					compareWithReference(t, in, Options{MaxLineLength: max, KeepRaw: true}, size, wrap)
+					compareWithReference(t, in, Options{MaxLineLength: max}, size, wrap)
+				})
+			}
+		}
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"\x1b_bk;t=1706575117741\x07hello\n",
@@ -183,6 +255,9 @@ func FuzzParse(f *testing.F) {
 		if want := bytes.Count(in, []byte("\n")); n < want || n > want+1 {
 			t.Fatalf("%d lines for %d newlines", n, want)
 		}
+		// Small buffers exercise lines longer than the buffer.
+		compareWithReference(t, in, Options{MaxLineLength: max, KeepRaw: true}, 16+max%64, func(r io.Reader) io.Reader { return r })
+		compareWithReference(t, in, Options{MaxLineLength: max}, readBufferSize, iotest.HalfReader)
 	})
 }
 
