@@ -2,10 +2,14 @@ package web_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/kitewatch/kitewatch/internal/bk/bksim"
 	"github.com/kitewatch/kitewatch/internal/bk/bksim/loggen"
@@ -33,6 +37,25 @@ func (b *browser) waitUntil(path, what string, ok func() bool) {
 			b.t.Fatalf("page %s never showed %q; it says:\n%s", path, what, b.text("body"))
 		}
 		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// shotOf saves a screenshot of one element when -screenshots is set.
+func (b *browser) shotOf(name, sel string) {
+	b.t.Helper()
+	if !*screenshots {
+		return
+	}
+	shot, err := chromedp.Run(b.ctx, chromedp.Screenshot(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	small, err := compactPNG(shot)
+	if err != nil {
+		b.t.Fatalf("compress screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join("..", "..", "docs", "screenshots", name+".png"), small, 0o644); err != nil {
+		b.t.Fatal(err)
 	}
 }
 
@@ -201,7 +224,8 @@ func TestBrowserBuilds(t *testing.T) {
 	b.open(bkPage)
 	b.says("Configured", "Webhook deliveries — Webhook deliveries arrive")
 	b.doesNotSay("none received yet")
-	b.shot("buildkite-diagnostics")
+	b.shotOf("buildkite-diagnostics", "#diagnostics")
+	b.shotOf("buildkite-webhook", "#webhook")
 
 	// A member sees the same analysis, and no admin form.
 	b.open("/orgs/acme/settings/members")

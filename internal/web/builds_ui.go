@@ -143,6 +143,8 @@ func duration(d time.Duration) string {
 	}
 	d = d.Round(time.Second)
 	switch {
+	case d < time.Second:
+		return "under 1 s"
 	case d < time.Minute:
 		return strconv.Itoa(int(d/time.Second)) + " s"
 	case d < time.Hour:
