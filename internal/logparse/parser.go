@@ -2,6 +2,7 @@ package logparse
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 )
@@ -427,17 +428,36 @@ func leadingTimestamp(raw []byte) (after []byte, ts int64, digits int) {
 	if len(raw) <= len(bkPrefix) || string(raw[:len(bkPrefix)]) != string(bkPrefix) {
 		return nil, 0, 0
 	}
-	end := bytes.IndexByte(raw[len(bkPrefix):min(len(raw), len(bkPrefix)+20)], 0x07)
-	if end <= 0 {
+	d := raw[len(bkPrefix):min(len(raw), len(bkPrefix)+20)]
+	i := 0
+	if len(d) >= 8 {
+		// Millisecond timestamps have 13 digits: take 8 at once.
+		if w := binary.LittleEndian.Uint64(d); allDigits(w) {
+			ts, i = int64(parse8(w)), 8
+		}
+	}
+	for ; i < len(d) && d[i] >= '0' && d[i] <= '9'; i++ {
+		ts = ts*10 + int64(d[i]-'0')
+	}
+	// The digits must run up to the first BEL.
+	if i == 0 || i == len(d) || d[i] != 0x07 {
 		return nil, 0, 0
 	}
-	for _, c := range raw[len(bkPrefix) : len(bkPrefix)+end] {
-		if c < '0' || c > '9' {
-			return nil, 0, 0
-		}
-		ts = ts*10 + int64(c-'0')
-	}
-	return raw[len(bkPrefix)+end+1:], ts, end
+	return raw[len(bkPrefix)+i+1:], ts, i
+}
+
+// allDigits reports whether the 8 bytes of w are ASCII digits.
+func allDigits(w uint64) bool {
+	return ((w+0x4646464646464646)|(w-0x3030303030303030))&0x8080808080808080 == 0
+}
+
+// parse8 returns the value of the 8 ASCII digits of w (loaded little-endian,
+// so the first digit is the low byte).
+func parse8(w uint64) uint64 {
+	w &= 0x0F0F0F0F0F0F0F0F
+	w = w * (10<<8 + 1) >> 8 & 0x00FF00FF00FF00FF
+	w = w * (100<<16 + 1) >> 16 & 0x0000FFFF0000FFFF
+	return w * (10000<<32 + 1) >> 32
 }
 
 // trimTrailingSpace removes trailing spaces and tabs.

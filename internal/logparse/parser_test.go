@@ -214,6 +214,34 @@ func TestMatchesReference(t *testing.T) {
 	}
 }
 
+func TestLeadingTimestamp(t *testing.T) {
+	tests := []struct {
+		in     string
+		ts     int64
+		digits int
+		after  string
+	}{
+		{"\x1b_bk;t=1706575117741\x07x", 1706575117741, 13, "x"},
+		{"\x1b_bk;t=12345678\x07", 12345678, 8, ""},
+		{"\x1b_bk;t=1234567\x07y", 1234567, 7, "y"},
+		{"\x1b_bk;t=0\x07", 0, 1, ""},
+		{"\x1b_bk;t=1234567890123456789\x07z", 1234567890123456789, 19, "z"},
+		{"\x1b_bk;t=12345678901234567890\x07", 0, 0, ""},
+		{"\x1b_bk;t=1234567a\x07", 0, 0, ""},
+		{"\x1b_bk;t=123456789", 0, 0, ""},
+		{"\x1b_bk;t=\x07", 0, 0, ""},
+		{"\x1b_bk;t=12:45678\x07", 0, 0, ""},
+		{"\x1b_bk;t=1/345678\x07", 0, 0, ""},
+		{"plain", 0, 0, ""},
+	}
+	for _, tt := range tests {
+		after, ts, digits := leadingTimestamp([]byte(tt.in))
+		if ts != tt.ts || digits != tt.digits || string(after) != tt.after {
+			t.Errorf("leadingTimestamp(%q) = %q, %d, %d; want %q, %d, %d", tt.in, after, ts, digits, tt.after, tt.ts, tt.digits)
+		}
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"\x1b_bk;t=1706575117741\x07hello\n",
