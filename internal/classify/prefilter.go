@@ -2,28 +2,34 @@ package classify
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"strings"
 )
 
 // literalSet finds which of a fixed set of literals occur in a line in one
-// pass. Each literal (at least 4 bytes) is keyed by two adjacent three-byte
-// windows chosen to be rare (punctuation and capitals are rarer in logs than
-// lower case letters and spaces). Because every occurrence of a literal puts
-// one of its two keys at an even position, the scan only hashes every other
-// three-byte window and tests a bitmap; on a hit it compares the literals
-// sharing that key. Lines with no literal, the vast majority, cost half a
-// hash per byte, which is far cheaper than trying every rule's regexp.
+// pass. Each literal (at least 4 bytes) is keyed by two three-byte windows,
+// one at an even and one at an odd offset, each the rarest of its parity
+// (punctuation and capitals are rarer in logs than words of lower-case
+// letters). Because every occurrence of a literal puts one of its two keys at
+// an even position of the line, the scan only hashes every other three-byte
+// window and tests a bitmap; on a hit it compares the literals sharing that
+// key. Lines with no literal, the vast majority, cost half a hash per byte,
+// which is far cheaper than trying every rule's regexp.
 type literalSet struct {
-	lits  []string
-	bits  [1 << hashBits / 64]uint64 // key hash present
-	heads [][]keyRef
-	slot  []int32 // key hash → 1 + index into heads (0: none)
+	lits []string
+	bits [1 << hashBits / 64]uint64 // key hash present
+	// rank[w] counts the set bits of bits[:w], so that a present hash's
+	// rank among present hashes indexes first.
+	rank  [1 << hashBits / 64]uint16
+	first []uint16 // hash rank → its keys in refs[first[rank]:first[rank+1]]
+	refs  []keyRef
 }
 
-// keyRef says that literal lit has a key trigram at offset off.
+// keyRef says that literal lits[lit] (text) has a key trigram at offset off.
 type keyRef struct {
-	lit int
-	off int
+	text string
+	lit  int
+	off  int
 }
 
 const hashBits = 17
@@ -34,7 +40,8 @@ func trigramHash(a, b, c byte) uint32 {
 }
 
 func newLiteralSet(lits []string) *literalSet {
-	s := &literalSet{slot: make([]int32, 1<<hashBits)}
+	s := &literalSet{}
+	byHash := map[uint32][]keyRef{}
 	for i, l := range lits {
 		if len(l) < 4 {
 			panic("classify: prefilter literal shorter than 4 bytes: " + l)
@@ -54,13 +61,24 @@ func newLiteralSet(lits []string) *literalSet {
 		for _, o := range keys {
 			h := trigramHash(l[o], l[o+1], l[o+2])
 			s.bits[h>>6] |= 1 << (h & 63)
-			if s.slot[h] == 0 {
-				s.heads = append(s.heads, nil)
-				s.slot[h] = int32(len(s.heads))
-			}
-			s.heads[s.slot[h]-1] = append(s.heads[s.slot[h]-1], keyRef{lit: i, off: o})
+			byHash[h] = append(byHash[h], keyRef{text: l, lit: i, off: o})
 		}
 	}
+	n := 0
+	for w, b := range s.bits {
+		s.rank[w] = uint16(n)
+		n += bits.OnesCount64(b)
+	}
+	s.first = make([]uint16, 0, n+1)
+	for w, b := range s.bits {
+		for b != 0 {
+			h := uint32(w*64 + bits.TrailingZeros64(b))
+			b &= b - 1
+			s.first = append(s.first, uint16(len(s.refs)))
+			s.refs = append(s.refs, byHash[h]...)
+		}
+	}
+	s.first = append(s.first, uint16(len(s.refs)))
 	return s
 }
 
@@ -171,12 +189,13 @@ func (s *literalSet) scan(line []byte, hits []int) []int {
 	return hits
 }
 
-// verify compares the literals keyed by hash h with the trigram at pos.
+// verify compares the literals keyed by hash h (present in s.bits) with the
+// trigram at pos.
 func (s *literalSet) verify(line []byte, pos int, h uint32, hits []int) []int {
-	for _, ref := range s.heads[s.slot[h]-1] {
-		l := s.lits[ref.lit]
+	r := int(s.rank[h>>6]) + bits.OnesCount64(s.bits[h>>6]&(1<<(h&63)-1))
+	for _, ref := range s.refs[s.first[r]:s.first[r+1]] {
 		start := pos - ref.off
-		if start >= 0 && start+len(l) <= len(line) && string(line[start:start+len(l)]) == l {
+		if start >= 0 && start+len(ref.text) <= len(line) && string(line[start:start+len(ref.text)]) == ref.text {
 			hits = append(hits, ref.lit)
 		}
 	}

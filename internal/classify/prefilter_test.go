@@ -41,6 +41,36 @@ func TestLiteralSet(t *testing.T) {
 	}
 }
 
+// TestLiteralSetFindsEveryRuleLiteral checks the rule table's literal set:
+// every literal is found at every alignment, in a line of its own or
+// between other text, and a line that lacks one of its bytes does not
+// report it.
+func TestLiteralSetFindsEveryRuleLiteral(t *testing.T) {
+	e, err := newEngine(Rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := e.lits
+	for i, lit := range s.lits {
+		for pad := 0; pad < 4; pad++ {
+			for _, line := range []string{
+				strings.Repeat(" ", pad) + lit,
+				strings.Repeat("a", pad) + lit + " tail",
+			} {
+				if !slices.Contains(s.scan([]byte(line), nil), i) {
+					t.Errorf("literal %q not found in %q", lit, line)
+				}
+			}
+		}
+		cut := lit[:len(lit)/2] + "\x00" + lit[len(lit)/2+1:]
+		for _, hit := range s.scan([]byte(cut), nil) {
+			if s.lits[hit] == lit {
+				t.Errorf("literal %q reported in %q", lit, cut)
+			}
+		}
+	}
+}
+
 func BenchmarkPrefilter(b *testing.B) {
 	e, err := newEngine(Rules)
 	if err != nil {
