@@ -77,11 +77,53 @@ func (x q) InsertDelivery(ctx context.Context, d ci.WebhookDelivery, bodyHash []
 	if err != nil {
 		return 0, false, fmt.Errorf("store webhook delivery: %w", err)
 	}
-	if _, err := x.w.ExecContext(ctx, `UPDATE webhook_endpoints SET last_delivery_at = $1 WHERE org_id = $2`,
-		micros(d.ReceivedAt), d.OrgID); err != nil {
-		return 0, false, fmt.Errorf("record webhook delivery time: %w", err)
+	if err := x.TouchWebhookEndpoint(ctx, d.OrgID, d.ReceivedAt); err != nil {
+		return 0, false, err
 	}
 	return id, true, nil
+}
+
+// InsertDeliveries stores a batch of deliveries like InsertDelivery, and
+// records the latest receipt time once per organization. ids[i] is the new
+// id of ds[i], or 0 when it is a duplicate (of a stored delivery or of an
+// earlier one in the batch).
+func (x q) InsertDeliveries(ctx context.Context, ds []ci.WebhookDelivery, bodyHashes [][]byte) ([]int64, error) {
+	ids := make([]int64, len(ds))
+	latest := map[int64]time.Time{}
+	for i, d := range ds {
+		var reqID sql.NullString
+		if d.RequestID != "" {
+			reqID = sql.NullString{String: d.RequestID, Valid: true}
+		}
+		err := x.w.QueryRowContext(ctx, `INSERT INTO webhook_deliveries (org_id, request_id, body_hash, event, body, received_at)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id`,
+			d.OrgID, reqID, bodyHashes[i], d.Event, d.Body, micros(d.ReceivedAt)).Scan(&ids[i])
+		if errNoRows(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store webhook delivery: %w", err)
+		}
+		if d.ReceivedAt.After(latest[d.OrgID]) {
+			latest[d.OrgID] = d.ReceivedAt
+		}
+	}
+	for org, at := range latest {
+		if err := x.TouchWebhookEndpoint(ctx, org, at); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
+// TouchWebhookEndpoint records when the organization's endpoint last
+// received a delivery.
+func (x q) TouchWebhookEndpoint(ctx context.Context, orgID int64, at time.Time) error {
+	if _, err := x.w.ExecContext(ctx, `UPDATE webhook_endpoints SET last_delivery_at = $1 WHERE org_id = $2`,
+		micros(at), orgID); err != nil {
+		return fmt.Errorf("record webhook delivery time: %w", err)
+	}
+	return nil
 }
 
 // Delivery loads a stored delivery by id.

@@ -50,13 +50,24 @@ var Events = []string{"build.scheduled", "build.running", "build.failing", "buil
 // PathPrefix is where endpoints live: PathPrefix + endpoint id.
 const PathPrefix = "/webhooks/buildkite/"
 
-// ProcessArgs is the task that feeds one stored delivery to ingest.
+// ProcessArgs is the task that feeds stored deliveries to ingest: one
+// delivery (DeliveryID), or the deliveries stored by one group commit
+// (DeliveryIDs, see ProcessBatch).
 type ProcessArgs struct {
-	DeliveryID int64 `json:"delivery_id"`
+	DeliveryID  int64   `json:"delivery_id,omitempty"`
+	DeliveryIDs []int64 `json:"delivery_ids,omitempty"`
 }
 
 // Kind is the River task kind.
 func (ProcessArgs) Kind() string { return "process_webhook" }
+
+// ids lists the deliveries the task covers.
+func (a ProcessArgs) ids() []int64 {
+	if a.DeliveryID != 0 {
+		return append([]int64{a.DeliveryID}, a.DeliveryIDs...)
+	}
+	return a.DeliveryIDs
+}
 
 // Queue enqueues in a transaction (*tasks.Queue).
 type Queue interface {
@@ -161,22 +172,33 @@ func (s *Service) flushLoop(ctx context.Context) {
 func (s *Service) flush(ctx context.Context, batch []*pendingDelivery) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	ds := make([]ci.WebhookDelivery, len(batch))
+	hashes := make([][]byte, len(batch))
+	for i, p := range batch {
+		ds[i], hashes[i] = p.d, p.hash[:]
+	}
 	err := s.o.DB.InTx(ctx, func(tx *store.Tx) error {
-		for _, p := range batch {
-			p.inserted = false
-			id, ins, err := tx.InsertDelivery(ctx, p.d, p.hash[:])
-			if err != nil {
-				return err
-			}
-			if !ins {
-				continue
-			}
-			if _, err := s.o.Queue.EnqueueTx(ctx, tx, ProcessArgs{DeliveryID: id}, nil); err != nil {
-				return err
-			}
-			p.inserted = true
+		ids, err := tx.InsertDeliveries(ctx, ds, hashes)
+		if err != nil {
+			return err
 		}
-		return nil
+		// One processing task for the whole batch: one task insertion is
+		// most of the transaction's cost.
+		var args ProcessArgs
+		for i, id := range ids {
+			batch[i].inserted = id != 0
+			if id != 0 {
+				args.DeliveryIDs = append(args.DeliveryIDs, id)
+			}
+		}
+		if len(args.DeliveryIDs) == 1 {
+			args = ProcessArgs{DeliveryID: args.DeliveryIDs[0]}
+		}
+		if args.DeliveryID == 0 && len(args.DeliveryIDs) == 0 {
+			return nil
+		}
+		_, err = s.o.Queue.EnqueueTx(ctx, tx, args, nil)
+		return err
 	})
 	for _, p := range batch {
 		if err != nil {
@@ -537,25 +559,55 @@ func ParsePayload(body []byte) (ingest.Update, error) {
 // marks it processed, so it takes effect exactly once. A body that cannot be
 // parsed is marked processed and logged, not retried.
 func (s *Service) Process(ctx context.Context, deliveryID int64) error {
-	return s.o.DB.InTx(ctx, func(tx *store.Tx) error {
-		d, err := tx.Delivery(ctx, deliveryID)
-		if err != nil {
-			return err
-		}
-		first, err := tx.MarkDeliveryProcessed(ctx, deliveryID)
-		if err != nil || !first {
-			return err
-		}
-		u, err := ParsePayload(d.Body)
-		if err != nil {
-			s.o.Logger.WarnContext(ctx, "skip webhook delivery", "delivery", deliveryID, "event", d.Event, "error", err)
-			return nil
-		}
-		if _, err := s.o.Ingester.Apply(ctx, tx, d.OrgID, u); err != nil {
-			return fmt.Errorf("ingest webhook delivery %d: %w", deliveryID, err)
+	return s.o.DB.InTx(ctx, func(tx *store.Tx) error { return s.processTx(ctx, tx, deliveryID) })
+}
+
+// ProcessBatch processes deliveries in one transaction (one commit for
+// all); if that fails, it processes them one by one, so one delivery that
+// cannot be ingested does not hold back the others.
+func (s *Service) ProcessBatch(ctx context.Context, ids []int64) error {
+	if len(ids) == 1 {
+		return s.Process(ctx, ids[0])
+	}
+	err := s.o.DB.InTx(ctx, func(tx *store.Tx) error {
+		for _, id := range ids {
+			if err := s.processTx(ctx, tx, id); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
+	if err == nil {
+		return nil
+	}
+	var errs []error
+	for _, id := range ids {
+		if err := s.Process(ctx, id); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// processTx processes one delivery in tx, unless it was processed already.
+func (s *Service) processTx(ctx context.Context, tx *store.Tx, deliveryID int64) error {
+	d, err := tx.Delivery(ctx, deliveryID)
+	if err != nil {
+		return err
+	}
+	first, err := tx.MarkDeliveryProcessed(ctx, deliveryID)
+	if err != nil || !first {
+		return err
+	}
+	u, err := ParsePayload(d.Body)
+	if err != nil {
+		s.o.Logger.WarnContext(ctx, "skip webhook delivery", "delivery", deliveryID, "event", d.Event, "error", err)
+		return nil
+	}
+	if _, err := s.o.Ingester.Apply(ctx, tx, d.OrgID, u); err != nil {
+		return fmt.Errorf("ingest webhook delivery %d: %w", deliveryID, err)
+	}
+	return nil
 }
 
 // SweepArgs is the periodic task that processes deliveries whose
@@ -599,7 +651,7 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 // the leader, and once at start, so deliveries whose task was running when
 // the previous process died are processed at once.
 func (s *Service) Register(q *tasks.Queue) {
-	tasks.Handle(q, func(ctx context.Context, a ProcessArgs) error { return s.Process(ctx, a.DeliveryID) })
+	tasks.Handle(q, func(ctx context.Context, a ProcessArgs) error { return s.ProcessBatch(ctx, a.ids()) })
 	tasks.Handle(q, func(ctx context.Context, _ SweepArgs) error {
 		_, err := s.Sweep(ctx)
 		return err
