@@ -23,6 +23,8 @@ import (
 
 	"github.com/kitewatch/kitewatch/internal/bk/bksim"
 	"github.com/kitewatch/kitewatch/internal/ingest"
+	"github.com/kitewatch/kitewatch/internal/integration"
+	"github.com/kitewatch/kitewatch/internal/poller"
 	"github.com/kitewatch/kitewatch/internal/secrets"
 	"github.com/kitewatch/kitewatch/internal/store"
 	"github.com/kitewatch/kitewatch/internal/store/sqlite"
@@ -286,6 +288,95 @@ func TestWebhookLoad(t *testing.T) {
 	for _, r := range results {
 		fmt.Fprintf(&sb, "| %s | %.0f | %.2f | %s | %s | %s |\n", r.name, r.throughput(), r.throughput()/results[0].throughput(),
 			r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.max.Round(100*time.Microsecond))
+	}
+	t.Log(sb.String())
+}
+
+// TestPollerCallsPerBuild measures the Buildkite API calls the poller makes
+// per detected build, counted in the simulator's request log:
+//
+//	KITEWATCH_BENCH=1 go test -run TestPollerCallsPerBuild -v -count=1 ./internal/webhook/
+func TestPollerCallsPerBuild(t *testing.T) {
+	benchEnabled(t)
+	ctx := context.Background()
+	// Real time: ingest stamps job syncs with the database's clock. The
+	// limits are high so that the budget never shapes the figures.
+	sim := bksim.New(bksim.Demo(), bksim.WithRateLimits(100000, 100000))
+	srv := httptest.NewServer(sim)
+	t.Cleanup(func() { srv.Close(); sim.Close() })
+	db := openBenchDB(t)
+	key := make([]byte, secrets.KeySize)
+	_, _ = rand.Read(key)
+	lk, _ := secrets.NewLocalKeeper(key)
+	keys, _ := secrets.NewKeyring(secrets.NamedKeeper{ID: "k1", Keeper: lk})
+	org, err := db.CreateOrg(ctx, "acme", "Acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	integ := integration.New(integration.Options{DB: db, Keys: keys, BaseURL: srv.URL, HTTPClient: srv.Client(),
+		Logger: slog.New(slog.DiscardHandler)})
+	if _, _, err := integ.Connect(ctx, org, integration.Actor{Email: "a@acme.test"}, secrets.NewSecret(bksim.DemoTokenValue("good")), "acme"); err != nil {
+		t.Fatal(err)
+	}
+	q := tasks.New(db, slog.New(slog.DiscardHandler))
+	if err := q.Init(tasks.Options{InsertOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	p := poller.New(poller.Options{DB: db, Clients: integ, Ingester: ingest.New(db, q), Lookback: 24 * time.Hour})
+	// pollUntilCaughtUp polls until a run leaves nothing to fetch, and
+	// returns the runs and the simulator's request count.
+	pollUntilCaughtUp := func() (runs, calls int) {
+		t.Helper()
+		sim.ResetRequests()
+		for runs < 20 {
+			rep, err := p.RunOnce(ctx, org.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			runs++
+			need, err := db.BuildsNeedingJobs(ctx, org.ID, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Complete && len(need) == 0 {
+				break
+			}
+		}
+		return runs, len(sim.Requests())
+	}
+	startBuilds := func(n, failed int) {
+		t.Helper()
+		pipelines := []string{"acme/api", "acme/web", "acme/shop"}
+		for i := range n {
+			outcome := "passed"
+			if i < failed {
+				outcome = "failed"
+			}
+			ref, err := sim.StartBuild(bksim.StartSpec{Pipeline: pipelines[i%3], Branch: fmt.Sprintf("b-%d", i), Outcome: outcome})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := sim.FinishBuild(ref.ID, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	pollUntilCaughtUp() // the first poll's catch-up of the demo builds
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "\n| builds finished since the last poll | of which failed | poll runs | API calls | calls per build |\n|---:|---:|---:|---:|---:|\n")
+	for _, sc := range []struct{ builds, failed int }{{0, 0}, {1, 0}, {1, 1}, {100, 0}, {100, 30}, {100, 100}} {
+		before, _ := db.CountBuilds(ctx, org.ID)
+		startBuilds(sc.builds, sc.failed)
+		runs, calls := pollUntilCaughtUp()
+		after, _ := db.CountBuilds(ctx, org.ID)
+		if after-before != sc.builds {
+			t.Fatalf("%d builds detected, want %d", after-before, sc.builds)
+		}
+		perBuild := "–"
+		if sc.builds > 0 {
+			perBuild = fmt.Sprintf("%.2f", float64(calls)/float64(sc.builds))
+		}
+		fmt.Fprintf(&sb, "| %d | %d | %d | %d | %s |\n", sc.builds, sc.failed, runs, calls, perBuild)
 	}
 	t.Log(sb.String())
 }
