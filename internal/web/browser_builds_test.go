@@ -246,6 +246,23 @@ func TestBrowserBuilds(t *testing.T) {
 		t.Fatalf("member sees %d forms on the Buildkite page", n)
 	}
 
+	// The member's hand-made POSTs to the admin forms are refused.
+	for _, path := range []string{"/webhook", "/poll", "/backfill"} {
+		b.open(bkPage)
+		st, err := chromedp.RunResponse(b.ctx, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(() => {
+			const f = document.createElement("form"); f.method = "post"; f.action = %q;
+			const c = document.createElement("input"); c.type = "hidden"; c.name = "csrf";
+			c.value = document.querySelector("input[name=csrf]").value; f.appendChild(c);
+			document.body.appendChild(f); f.submit(); })()`, bkPage+path)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.checkPage()
+		if st.Status != 403 {
+			t.Fatalf("member POST %s: status %d, want 403", path, st.Status)
+		}
+	}
+
 	// Poll now, as the admin: the demo organization's recent builds join
 	// the list.
 	b.signOut()
