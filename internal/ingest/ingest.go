@@ -254,7 +254,7 @@ func MergeBuild(old, nb ci.Build) (merged ci.Build, changed, episode bool) {
 	case rn > ro:
 		changed = true
 	case rn == ro && ci.BuildFinished(nb.State) && nb.FinishedAt != nil &&
-		(old.FinishedAt == nil || nb.FinishedAt.After(*old.FinishedAt)):
+		(old.FinishedAt == nil || laterFinish(*old.FinishedAt, *nb.FinishedAt)):
 		// A later finish: the build was retried and finished again.
 		changed = nb.State != old.State || old.FinishedAt != nil
 	}
@@ -268,6 +268,14 @@ func MergeBuild(old, nb ci.Build) (merged ci.Build, changed, episode bool) {
 		m.FinishedAt = nb.FinishedAt
 	}
 	return m, changed, episode
+}
+
+// laterFinish reports whether next is a genuinely later finish than prev.
+// Webhook payloads carry whole seconds ("2006-01-02 15:04:05 UTC") while the
+// REST API carries milliseconds, so the same finish seen both ways differs
+// by under a second; a retried build finishes seconds or more later.
+func laterFinish(prev, next time.Time) bool {
+	return next.Truncate(time.Second).After(prev.Truncate(time.Second))
 }
 
 // mergeJobs upserts jobs of a build: a job's state moves forward only, the

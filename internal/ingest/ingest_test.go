@@ -208,6 +208,11 @@ func TestSupersedeAndMapping(t *testing.T) {
 	}
 }
 
+func atMillis(sec, ms int) *time.Time {
+	t := at(sec).Add(time.Duration(ms) * time.Millisecond)
+	return &t
+}
+
 func TestMergeBuild(t *testing.T) {
 	for _, tc := range []struct {
 		name             string
@@ -223,6 +228,8 @@ func TestMergeBuild(t *testing.T) {
 		{"failed twice", ci.BuildFailed, ci.BuildFailed, at(1), at(1), ci.BuildFailed, false, false},
 		{"earlier finish ignored", ci.BuildPassed, ci.BuildFailed, at(5), at(1), ci.BuildPassed, false, false},
 		{"refinished failed", ci.BuildFailed, ci.BuildFailed, at(1), at(5), ci.BuildFailed, true, true},
+		// The same finish seen by webhook (whole seconds) and then by REST (milliseconds).
+		{"same finish, finer clock", ci.BuildFailed, ci.BuildFailed, at(1), atMillis(1, 123), ci.BuildFailed, false, false},
 		{"refinished passed", ci.BuildFailed, ci.BuildPassed, at(1), at(5), ci.BuildPassed, true, false},
 		{"unknown state ignored", ci.BuildRunning, "exploded", nil, nil, ci.BuildRunning, false, false},
 	} {
