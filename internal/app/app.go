@@ -36,6 +36,11 @@ type Deps struct {
 	BuildkiteHTTP *http.Client
 	// Out receives operator messages (the setup URL); nil discards them.
 	Out io.Writer
+	// OnWebhookConfigured, when set, is called after an organization's
+	// webhook endpoint is created or rotated, with its URL, secret and mode.
+	// Demo mode uses it to register the endpoint with the in-process
+	// simulator; it must never log the secret.
+	OnWebhookConfigured func(url, secret, mode string)
 }
 
 // App is a configured kitewatch server.

@@ -23,6 +23,8 @@ type detection struct {
 	ingester *ingest.Ingester
 	webhooks *webhook.Service
 	poller   *poller.Poller
+	// onConfigured is Deps.OnWebhookConfigured.
+	onConfigured func(url, secret, mode string)
 }
 
 // backfillArgs is a backfill started from the API.
@@ -36,7 +38,7 @@ func (backfillArgs) Kind() string { return "backfill_buildkite" }
 // wireDetection registers build detection (webhook intake, polling, ingest)
 // and failure analysis with the server and the task queue.
 func (a *App) wireDetection(d Deps) {
-	det := &detection{a: a}
+	det := &detection{a: a, onConfigured: d.OnWebhookConfigured}
 	det.ingester = ingest.New(a.db, a.queue)
 	det.webhooks = webhook.New(webhook.Options{DB: a.db, Keys: d.Keys, Queue: a.queue, Ingester: det.ingester,
 		PublicURL: a.cfg.PublicURL, Logger: a.logger.With("component", "webhook"), Registry: a.registry})
@@ -66,7 +68,11 @@ func (a *App) Webhooks() *webhook.Service { return a.detect.webhooks }
 func (d *detection) WebhookHandler() http.Handler { return d.webhooks }
 
 func (d *detection) ConfigureWebhook(ctx context.Context, org ci.Org, mode string) (any, error) {
-	return d.webhooks.Configure(ctx, org.ID, mode)
+	setup, err := d.webhooks.Configure(ctx, org.ID, mode)
+	if err == nil && d.onConfigured != nil {
+		d.onConfigured(setup.URL, setup.Token, setup.Mode)
+	}
+	return setup, err
 }
 
 func (d *detection) WebhookStatus(ctx context.Context, org ci.Org) (any, error) {

@@ -38,12 +38,18 @@ background work. With no database URL it uses an embedded SQLite database in
 
 func serve(ctx context.Context, e *env, c config.Config) error {
 	logger := newLogger(e.stderr, c)
+	var deps app.Deps
+	var a *app.App
 	if c.Demo {
-		stop, err := startDemoSimulator(ctx, e, &c)
+		sim, stop, err := startDemoSimulator(ctx, e, &c)
 		if err != nil {
 			return err
 		}
 		defer stop()
+		hooks := &demoWebhooks{sim: sim, base: func() string { return a.URL() }, interval: demoBuildEvery,
+			step: 5 * time.Second, out: e.stdout}
+		defer hooks.close()
+		deps.OnWebhookConfigured = hooks.configured
 	}
 	db, err := openDB(ctx, c)
 	if err != nil {
@@ -58,7 +64,8 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 		db.Close()
 		return err
 	}
-	a, err := app.New(ctx, c, app.Deps{DB: db, Logger: logger, Out: e.stdout, Keys: keys})
+	deps.DB, deps.Logger, deps.Out, deps.Keys = db, logger, e.stdout, keys
+	a, err = app.New(ctx, c, deps)
 	if err != nil {
 		db.Close()
 		return err
@@ -101,14 +108,14 @@ func newMigrateCmd(e *env) *cobra.Command {
 
 // startDemoSimulator runs the Buildkite simulator with the demo scenario on
 // a loopback port, points c at it and prints the demo tokens.
-func startDemoSimulator(ctx context.Context, e *env, c *config.Config) (stop func(), err error) {
+func startDemoSimulator(ctx context.Context, e *env, c *config.Config) (sim *bksim.Server, stop func(), err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("start the demo Buildkite simulator: %w", err)
+		return nil, nil, fmt.Errorf("start the demo Buildkite simulator: %w", err)
 	}
 	base := "http://" + ln.Addr().String()
 	sc := bksim.Demo()
-	sim := bksim.New(sc, bksim.WithBaseURL(base))
+	sim = bksim.New(sc, bksim.WithBaseURL(base))
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -123,7 +130,8 @@ func startDemoSimulator(ctx context.Context, e *env, c *config.Config) (stop fun
 			fmt.Fprintf(e.stdout, "  %-15s %s  %s\n", t.Name, t.Value, t.Purpose)
 		}
 	}
-	return func() {
+	fmt.Fprintln(e.stdout, "Configure the webhook on the Buildkite integration page: the simulator will then deliver signed webhooks and start a build every minute.")
+	return sim, func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
