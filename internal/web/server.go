@@ -57,6 +57,7 @@ func New(opts Options) *Server {
 	}
 	s := &Server{Options: opts, db: opts.DB, logger: opts.Logger, signins: auth.NewLimiter(auth.DefaultLimiterConfig()),
 		mux: http.NewServeMux()}
+	pages() // parse every template at startup: a broken template fails here, not on a request
 	s.routes()
 	return s
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kitewatch/kitewatch/internal/auth"
@@ -26,9 +27,10 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// pages holds every template, parsed once at startup: each page template is
-// parsed together with the layout.
-var pages = parsePages()
+// pages holds every template, each page parsed together with the layout and
+// the partials. They are parsed once, when the first server is created (not
+// at package initialisation, so CLI commands that serve no pages don't pay).
+var pages = sync.OnceValue(parsePages)
 
 var funcs = template.FuncMap{
 	"timeago": timeago,
@@ -118,7 +120,7 @@ func (p page) IsAdmin() bool { return p.Role == ci.RoleAdmin }
 // render writes a page; templates render into a buffer first so a template
 // error becomes a clean 500 rather than half a page.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
-	t, ok := pages[name]
+	t, ok := pages()[name]
 	if !ok {
 		s.logger.ErrorContext(r.Context(), "unknown template", "name", name)
 		http.Error(w, "internal server error", http.StatusInternalServerError)
