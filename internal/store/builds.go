@@ -215,8 +215,18 @@ func (x q) BuildByNumber(ctx context.Context, orgID int64, pipeline string, numb
 	return b, nil
 }
 
-// ListBuilds returns an organization's builds matching f, newest first
-// (by id), at most f.Limit (default 50, at most 500).
+// buildListKey is the builds list's sort key, newest first: when
+// Buildkite created the build (when kitewatch first saw it if that is not
+// known), then the build number, then the row id. Ordering by row id alone
+// put builds found late by a poll or backfill above newer builds.
+const buildListKey = `COALESCE(created_at, first_seen_at), number, id`
+
+// ListBuilds returns an organization's builds matching f, newest first by
+// creation time (then number, then id; see buildListKey), at most f.Limit
+// (default 50, at most 500). f.BeforeID pages: it returns only the builds
+// that sort after the build with that id, so pass the id of the last build
+// of the previous page; an id that is not one of the organization's builds
+// returns no builds.
 func (x q) ListBuilds(ctx context.Context, f ci.BuildFilter) ([]ci.Build, error) {
 	where := []string{"org_id = $1"}
 	args := []any{f.OrgID}
@@ -240,7 +250,9 @@ func (x q) ListBuilds(ctx context.Context, f ci.BuildFilter) ([]ci.Build, error)
 		add("commit_sha = $%d", f.Commit)
 	}
 	if f.BeforeID != 0 {
-		add("id < $%d", f.BeforeID)
+		// Keyset paging on the whole sort key: the cursor build's key is
+		// looked up in the same organization.
+		add("("+buildListKey+") < (SELECT "+buildListKey+" FROM builds WHERE org_id = $1 AND id = $%d)", f.BeforeID)
 	}
 	limit := f.Limit
 	if limit <= 0 {
@@ -249,7 +261,7 @@ func (x q) ListBuilds(ctx context.Context, f ci.BuildFilter) ([]ci.Build, error)
 	limit = min(limit, 500)
 	args = append(args, limit)
 	rows, err := x.r.QueryContext(ctx, `SELECT `+buildCols+` FROM builds WHERE `+strings.Join(where, " AND ")+
-		fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, len(args)), args...)
+		fmt.Sprintf(` ORDER BY COALESCE(created_at, first_seen_at) DESC, number DESC, id DESC LIMIT $%d`, len(args)), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list builds: %w", err)
 	}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -231,4 +232,74 @@ func testWebhookDeliveries(t *testing.T, db *store.DB, c *clock) {
 func runBuilds(t *testing.T, fresh func(t *testing.T) (*store.DB, *clock)) {
 	t.Run("Builds", func(t *testing.T) { cur = t; db, c := fresh(t); testBuilds(t, db, c) })
 	t.Run("WebhookDeliveries", func(t *testing.T) { cur = t; db, c := fresh(t); testWebhookDeliveries(t, db, c) })
+	t.Run("BuildListOrder", func(t *testing.T) { cur = t; db, c := fresh(t); testBuildListOrder(t, db, c) })
+}
+
+// testBuildListOrder checks that the builds list is newest first by when
+// Buildkite created the build, not by when kitewatch stored it: a build a
+// backfill finds later sorts below newer builds. Ties go to the higher
+// number, then the higher id; a build without a creation time sorts by when
+// kitewatch first saw it. Paging by BeforeID walks the same order.
+func testBuildListOrder(t *testing.T, db *store.DB, c *clock) {
+	ctx := context.Background()
+	o := must(db.CreateOrg(ctx, "acme", "Acme"))
+	other := must(db.CreateOrg(ctx, "other", "Other"))
+	at := func(ago time.Duration) *time.Time { v := c.Now().Add(-ago); return &v }
+	// Inserted in this order, so row ids follow it: the webhook and the
+	// poller first saw the recent builds, then a backfill found an older one.
+	insert := func(pipeline string, number int, created *time.Time) ci.Build {
+		return insertBuild(t, db, ci.Build{OrgID: o.ID, Pipeline: pipeline, Number: number, State: ci.BuildPassed,
+			CreatedAt: created, LastSource: ci.SourceWebhook})
+	}
+	api10 := insert("api", 10, at(time.Hour))
+	web3 := insert("web", 3, at(time.Hour))
+	docs10 := insert("docs", 10, at(time.Hour))
+	web4 := insert("web", 4, nil) // creation time unknown: first seen now
+	backfilled := insert("api", 5, at(48*time.Hour))
+	foreign := insertBuild(t, db, ci.Build{OrgID: other.ID, Pipeline: "api", Number: 1, State: ci.BuildPassed, CreatedAt: at(time.Minute)})
+
+	want := []int64{web4.ID, docs10.ID, api10.ID, web3.ID, backfilled.ID}
+	ids := func(bs []ci.Build) []int64 {
+		out := []int64{}
+		for _, b := range bs {
+			out = append(out, b.ID)
+		}
+		return out
+	}
+	if got := ids(must(db.ListBuilds(ctx, ci.BuildFilter{OrgID: o.ID}))); !slices.Equal(got, want) {
+		t.Fatalf("ListBuilds order = %v, want %v (backfilled build %d last)", got, want, backfilled.ID)
+	}
+	for _, limit := range []int{1, 2, 3} {
+		var got []int64
+		f := ci.BuildFilter{OrgID: o.ID, Limit: limit}
+		for page := 0; page < 10; page++ {
+			bs := must(db.ListBuilds(ctx, f))
+			got = append(got, ids(bs)...)
+			if len(bs) < limit {
+				break
+			}
+			f.BeforeID = bs[len(bs)-1].ID
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("paging by %d = %v, want %v", limit, got, want)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		before int64
+		want   []int64
+	}{
+		{"after the backfilled build", backfilled.ID, []int64{}},
+		{"after a build of the same time", api10.ID, []int64{web3.ID, backfilled.ID}},
+		{"after a build of another organization", foreign.ID, []int64{}},
+		{"after a build that does not exist", backfilled.ID + 1000, []int64{}},
+	} {
+		got := ids(must(db.ListBuilds(ctx, ci.BuildFilter{OrgID: o.ID, BeforeID: tc.before})))
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: ListBuilds(before %d) = %v, want %v", tc.name, tc.before, got, tc.want)
+		}
+	}
+	if got := ids(must(db.ListBuilds(ctx, ci.BuildFilter{OrgID: o.ID, Pipeline: "api", BeforeID: api10.ID}))); !slices.Equal(got, []int64{backfilled.ID}) {
+		t.Errorf("filtered page after api#10 = %v, want [%d]", got, backfilled.ID)
+	}
 }
