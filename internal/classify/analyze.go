@@ -134,6 +134,9 @@ type analysis struct {
 	pySection string
 	pyDetails map[string]*pyDetail
 	pyOrder   []string
+
+	// makeDirs is the stack of directories make said it entered.
+	makeDirs []string
 }
 
 type pyDetail struct {
@@ -392,8 +395,21 @@ func (a *analysis) apply(r *compiledRule, ln *logparse.Line, text string, m []in
 		a.states[r.Action[len("state:"):]] = true
 		return
 	case strings.HasPrefix(r.Action, "unstate:"):
-		a.states[r.Action[len("unstate:"):]] = false
+		for _, st := range strings.Split(r.Action[len("unstate:"):], ",") {
+			a.states[st] = false
+		}
 		return
+	case r.Action == "dir:enter" || r.Action == "dir:leave":
+		a.makeDir(r.Action == "dir:enter", vars["dir"])
+		return
+	case r.Action == "pytest-line":
+		a.pytestLine(vars["path"], vars["line"])
+		return
+	}
+	if r.Action == "eslint" {
+		vars["path"] = a.eslintPath()
+	} else if r.Action == "rubocop" {
+		vars["path"] = a.rubocopPath()
 	}
 	if r.Group {
 		if prev := a.lastOf(r); prev != nil && ln.Number-prev.last <= 12 && len(prev.root) < 12 {
@@ -415,8 +431,8 @@ func (a *analysis) apply(r *compiledRule, ln *logparse.Line, text string, m []in
 		root: []string{excerptLine(ln.Text)}, first: ln.Number, last: ln.Number,
 		remaining: r.After, mode: r.AfterMode,
 	}
-	if r.Action == "eslint" {
-		vars["path"] = a.eslintPath()
+	if d := a.currentMakeDir(); d != "" {
+		vars[makeDirVar] = d
 	}
 	if r.prevTest != nil {
 		if tn := a.prevTest(r.prevTest); tn != "" {
@@ -529,6 +545,9 @@ func (f *finding) addLoc(a *analysis, vars map[string]string) {
 	}
 	line, _ := strconv.Atoi(vars["line"])
 	col, _ := strconv.Atoi(vars["col"])
+	if f.vars != nil {
+		p = inMakeDir(f.vars[makeDirVar], p)
+	}
 	f.addLocation(Location{Path: relPath(p, a.opts.RepoPrefixes), Line: line, Column: col})
 }
 
@@ -550,6 +569,9 @@ func (a *analysis) beforeContext(n int) []string {
 	var out []string
 	for i := 1; i <= n && i <= a.n && i < ringSize; i++ {
 		rl := &a.ring[(a.n-i)%ringSize]
+		if rl.kind == logparse.KindAgentFailure || rl.kind == logparse.KindExitStatus || rl.kind == logparse.KindReopen {
+			continue // the agent's failure tail sits between a job's output and its summary
+		}
 		if rl.kind != logparse.KindText || isBlank(rl.text) || bytes.HasPrefix(rl.text, []byte("=== RUN")) ||
 			bytes.Contains(rl.text, []byte("--- PASS")) || bytes.Contains(rl.text, []byte("--- FAIL")) {
 			break
@@ -595,7 +617,7 @@ func (a *analysis) prevTest(re *regexp.Regexp) string {
 
 var (
 	pySectionRe = regexp.MustCompile(`^_{3,} (.+?) _{3,}$`)
-	pyLocRe     = regexp.MustCompile(`^(\S+\.py):(\d+): (\w+(?:\.\w+)*)$`)
+	pyLocRe     = regexp.MustCompile(`^(\S+\.py):(\d+): (?:in \w+|\w+(?:\.\w+)*)$`)
 )
 
 // pytest remembers the assertion lines and locations of pytest's failure
@@ -643,7 +665,7 @@ func (a *analysis) pyDetailFor(nodeid string) *pyDetail {
 		return nil
 	}
 	parts := strings.Split(nodeid[i+2:], "::")
-	for _, key := range []string{strings.Join(parts, "."), parts[len(parts)-1]} {
+	for _, key := range []string{strings.Join(parts, "."), parts[len(parts)-1], "file:" + nodeid[:i]} {
 		if d := a.pyDetails[key]; d != nil {
 			return d
 		}
@@ -779,7 +801,10 @@ func stripLinePrefix(t []byte) []byte {
 				return t[j+1:]
 			}
 		}
-	case c >= 'a' && c <= 'z':
+	case c >= 'a' && c <= 'z' || c == '@':
+		if k := monorepoTaskPrefix(t); k > 0 {
+			return t[k:]
+		}
 		if k := bytes.Index(t[:min(len(t), 48)], []byte(" | ")); k > 0 {
 			if isServiceName(bytes.TrimRight(t[:k], " ")) {
 				return t[k+3:]

@@ -1,0 +1,131 @@
+package classify
+
+import (
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/kitewatch/kitewatch/internal/logparse"
+)
+
+// makeDirVar is the finding variable that holds the directory make was in
+// when the finding started; relative locations are joined to it.
+const makeDirVar = "_makedir"
+
+// maxMakeDirs bounds the directory stack (make nests a few levels).
+const maxMakeDirs = 32
+
+// makeDir follows GNU make's "Entering directory" and "Leaving directory"
+// lines (printed with -w and for every recursive make -C).
+func (a *analysis) makeDir(enter bool, dir string) {
+	if enter {
+		if len(a.makeDirs) < maxMakeDirs {
+			a.makeDirs = append(a.makeDirs, dir)
+		}
+		return
+	}
+	// Leave the innermost matching directory; an unmatched leave (the
+	// enter was cut off) leaves the stack alone.
+	for i := len(a.makeDirs) - 1; i >= 0; i-- {
+		if a.makeDirs[i] == dir {
+			a.makeDirs = a.makeDirs[:i]
+			return
+		}
+	}
+}
+
+// currentMakeDir returns the directory make is in, repository-relative, or
+// "" outside any make directory or at the repository root.
+func (a *analysis) currentMakeDir() string {
+	if len(a.makeDirs) == 0 {
+		return ""
+	}
+	d := relPath(a.makeDirs[len(a.makeDirs)-1], a.opts.RepoPrefixes)
+	if d == "." {
+		return ""
+	}
+	return d
+}
+
+// inMakeDir joins a relative path printed by a tool that make ran in dir.
+// Absolute paths, URLs and paths already under dir are returned unchanged.
+func inMakeDir(dir, p string) string {
+	if dir == "" || p == "" || strings.HasPrefix(p, "/") || strings.Contains(p, "://") ||
+		strings.HasPrefix(p, dir+"/") || (len(p) > 1 && p[1] == ':') {
+		return p
+	}
+	if strings.HasPrefix(dir, "/") && strings.HasPrefix(path.Clean(p), "..") {
+		return p
+	}
+	return path.Join(dir, p)
+}
+
+var rubocopHeader = regexp.MustCompile(`^== (\S+) ==$`)
+
+// rubocopPath finds the "== path ==" header that rubocop's simple format
+// prints above a file's offenses.
+func (a *analysis) rubocopPath() string {
+	for i := 1; i < ringSize && i <= a.n; i++ {
+		rl := &a.ring[(a.n-i)%ringSize]
+		if rl.kind != logparse.KindText {
+			return ""
+		}
+		if m := rubocopHeader.FindSubmatch(rl.text); m != nil {
+			return string(m[1])
+		}
+	}
+	return ""
+}
+
+// monorepoTaskPrefix returns the length of a Turborepo-style task prefix
+// ("web:lint: ", "@acme/ui:build: ") at the start of t, or 0. The task part
+// must start with a lower-case letter, so "file.go:12: " is never a prefix,
+// and the prefix must end in ": " or end the line.
+func monorepoTaskPrefix(t []byte) int {
+	end := min(len(t), 80)
+	i := 0
+	for i < end && isPkgByte(t[i]) {
+		i++
+	}
+	if i == 0 || i+1 >= end || t[i] != ':' || !(t[i+1] >= 'a' && t[i+1] <= 'z') {
+		return 0
+	}
+	i++
+	for i < end && (t[i] >= 'a' && t[i] <= 'z' || t[i] >= '0' && t[i] <= '9' || t[i] == '-' || t[i] == '_' || t[i] == ':') {
+		i++
+	}
+	switch {
+	case t[i-1] != ':':
+		return 0
+	case i == len(t):
+		return i
+	case t[i] == ' ':
+		return i + 1
+	}
+	return 0
+}
+
+func isPkgByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '@' || c == '/'
+}
+
+// pytestLine remembers a pytest --tb=line failure ("path.py:12: Error:
+// msg"), printed without a section header, under the key of its file.
+func (a *analysis) pytestLine(file, line string) {
+	p := relPath(file, a.opts.RepoPrefixes)
+	key := "file:" + p
+	d := a.pyDetails[key]
+	if d == nil {
+		if len(a.pyOrder) >= maxPytestDetails {
+			delete(a.pyDetails, a.pyOrder[0])
+			a.pyOrder = a.pyOrder[1:]
+		}
+		d = &pyDetail{}
+		a.pyDetails[key] = d
+		a.pyOrder = append(a.pyOrder, key)
+	}
+	if n, err := strconv.Atoi(line); err == nil && len(d.locs) < 6 {
+		d.locs = append(d.locs, Location{Path: p, Line: n})
+	}
+}
