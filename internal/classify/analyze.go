@@ -411,6 +411,7 @@ func (a *analysis) apply(r *compiledRule, ln *logparse.Line, text string, m []in
 	} else if r.Action == "rubocop" {
 		vars["path"] = a.rubocopPath()
 	}
+	vars[makeDirVar] = a.currentMakeDir()
 	if r.Group {
 		if prev := a.lastOf(r); prev != nil && ln.Number-prev.last <= 12 && len(prev.root) < 12 {
 			prev.root = append(prev.root, excerptLine(ln.Text))
@@ -430,9 +431,6 @@ func (a *analysis) apply(r *compiledRule, ln *logparse.Line, text string, m []in
 		conf: r.Confidence, vars: vars, section: ln.Section,
 		root: []string{excerptLine(ln.Text)}, first: ln.Number, last: ln.Number,
 		remaining: r.After, mode: r.AfterMode,
-	}
-	if d := a.currentMakeDir(); d != "" {
-		vars[makeDirVar] = d
 	}
 	if r.prevTest != nil {
 		if tn := a.prevTest(r.prevTest); tn != "" {
@@ -545,9 +543,13 @@ func (f *finding) addLoc(a *analysis, vars map[string]string) {
 	}
 	line, _ := strconv.Atoi(vars["line"])
 	col, _ := strconv.Atoi(vars["col"])
-	if f.vars != nil {
-		p = inMakeDir(f.vars[makeDirVar], p)
+	// A match knows the directory make was in; a location found later in
+	// the context (LocPattern) takes the finding's.
+	dir, ok := vars[makeDirVar]
+	if !ok && f.vars != nil {
+		dir = f.vars[makeDirVar]
 	}
+	p = inMakeDir(dir, p)
 	f.addLocation(Location{Path: relPath(p, a.opts.RepoPrefixes), Line: line, Column: col})
 }
 

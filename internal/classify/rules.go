@@ -33,7 +33,7 @@ var Rules = []Rule{
 	// "PASSES": logged errors and tracebacks there are not failures.
 	{ID: "pytest-passes", Action: "state:pytest-passes", Literals: []string{" PASSES "},
 		Pattern: `^=+ PASSES =+$`},
-	{ID: "pytest-sections-end", Action: "unstate:pytest-passes,pytest-failures", Literals: []string{" warnings summary ", " short test summary info ", " passed", " failed", " error"},
+	{ID: "pytest-sections-end", Action: "unstate:pytest-passes,pytest-failures", Literals: []string{" warnings summary ", " short test summary info ", "s ===="},
 		Pattern: `^=+ (?:warnings summary|short test summary info|.*\b\d+ (?:passed|failed|errors?)\b.*) =+$`},
 	{ID: "pytest-passes-quiet", Action: "state:pytest-passes", State: "pytest-passes",
 		Literals: []string{"Traceback", "Error", "Exception", "ERROR", "CRITICAL", "FATAL", "FAILED", "rror: "},
