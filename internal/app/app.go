@@ -79,7 +79,7 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 	a.web = web.New(web.Options{
 		DB: d.DB, Logger: d.Logger, Registry: a.registry, PublicURL: cfg.PublicURL, Secure: cfg.Secure(),
 		MaxBodyBytes: cfg.MaxBodyBytes, SessionTTL: cfg.SessionTTL, TrustedProxies: cfg.TrustedProxies,
-		Integrations: a.integrations,
+		Integrations: a.integrations, PollInterval: cfg.PollInterval,
 	})
 	a.wireDetection(d)
 	a.wireAnalysis()

@@ -13,6 +13,7 @@ import (
 	"github.com/kitewatch/kitewatch/internal/ingest"
 	"github.com/kitewatch/kitewatch/internal/poller"
 	"github.com/kitewatch/kitewatch/internal/tasks"
+	"github.com/kitewatch/kitewatch/internal/web"
 	"github.com/kitewatch/kitewatch/internal/webhook"
 )
 
@@ -65,48 +66,62 @@ func (a *App) Poller() *poller.Poller { return a.detect.poller }
 // Webhooks returns the webhook intake service.
 func (a *App) Webhooks() *webhook.Service { return a.detect.webhooks }
 
+// detection implements web.Detection: it turns the webhook and poller
+// results into the web package's view types, so web needs neither package.
+var _ web.Detection = (*detection)(nil)
+
 func (d *detection) WebhookHandler() http.Handler { return d.webhooks }
 
-func (d *detection) ConfigureWebhook(ctx context.Context, org ci.Org, mode string) (any, error) {
+func (d *detection) ConfigureWebhook(ctx context.Context, org ci.Org, mode string) (web.WebhookSetup, error) {
 	setup, err := d.webhooks.Configure(ctx, org.ID, mode)
-	if err == nil && d.onConfigured != nil {
+	if err != nil {
+		return web.WebhookSetup{}, err
+	}
+	if d.onConfigured != nil {
 		d.onConfigured(setup.URL, setup.Token, setup.Mode)
 	}
-	return setup, err
+	return web.WebhookSetup{URL: setup.URL, Token: setup.Token, Mode: setup.Mode, Events: setup.Events,
+		Instructions: setup.Instructions}, nil
 }
 
-func (d *detection) WebhookStatus(ctx context.Context, org ci.Org) (any, error) {
-	return d.webhooks.Status(ctx, org.ID)
+func (d *detection) WebhookStatus(ctx context.Context, org ci.Org) (web.WebhookStatus, error) {
+	st, err := d.webhooks.Status(ctx, org.ID)
+	if err != nil {
+		return web.WebhookStatus{}, err
+	}
+	return web.WebhookStatus{Configured: st.Configured, URL: st.URL, Mode: st.Mode, Weaker: st.Weaker, Events: st.Events,
+		CreatedAt: st.CreatedAt, RotatedAt: st.RotatedAt, LastDeliveryAt: st.LastDeliveryAt,
+		Deliveries24h: st.Deliveries24h, Unprocessed: st.Unprocessed}, nil
 }
 
-func (d *detection) PollNow(ctx context.Context, org ci.Org) (any, error) {
+func (d *detection) PollNow(ctx context.Context, org ci.Org) (web.PollResult, error) {
 	if _, err := d.a.db.Integration(ctx, org.ID, "buildkite"); err != nil {
 		if errors.Is(err, ci.ErrNotFound) {
-			return nil, ci.Errorf(ci.ErrConflict, "not_connected", "connect Buildkite first")
+			return web.PollResult{}, ci.Errorf(ci.ErrConflict, "not_connected", "connect Buildkite first")
 		}
-		return nil, err
+		return web.PollResult{}, err
 	}
 	rep, err := d.poller.RunOnce(ctx, org.ID)
-	body := map[string]any{"report": rep}
+	res := web.PollResult{Report: web.PollReport{Calls: rep.Calls, Builds: rep.Builds, Complete: rep.Complete}}
 	if err != nil {
-		body["error"] = err.Error()
+		res.Error = err.Error()
 	}
-	return body, nil
+	return res, nil
 }
 
-func (d *detection) StartBackfill(ctx context.Context, org ci.Org, since time.Time) (any, error) {
+func (d *detection) StartBackfill(ctx context.Context, org ci.Org, since time.Time) (web.BackfillStarted, error) {
 	in, err := d.a.db.Integration(ctx, org.ID, "buildkite")
 	if err != nil || in.Status == ci.StatusDisconnected {
-		return nil, ci.Errorf(ci.ErrConflict, "not_connected", "connect Buildkite first")
+		return web.BackfillStarted{}, ci.Errorf(ci.ErrConflict, "not_connected", "connect Buildkite first")
 	}
 	if err := d.a.queue.Enqueue(ctx, backfillArgs{OrgID: org.ID, Since: since.UTC().Truncate(time.Second)}, tasks.Unique); err != nil {
-		return nil, err
+		return web.BackfillStarted{}, fmt.Errorf("enqueue backfill: %w", err)
 	}
-	return map[string]any{"status": "started", "since": since.UTC()}, nil
+	return web.BackfillStarted{Status: "started", Since: since.UTC()}, nil
 }
 
 // Diagnostics gathers the facts and runs the checks.
-func (d *detection) Diagnostics(ctx context.Context, org ci.Org) (any, error) {
+func (d *detection) Diagnostics(ctx context.Context, org ci.Org) ([]web.DiagnosticCheck, error) {
 	st, err := d.a.integrations.Status(ctx, org)
 	if err != nil {
 		return nil, err
@@ -130,5 +145,10 @@ func (d *detection) Diagnostics(ctx context.Context, org ci.Org) (any, error) {
 	if f.Poll, err = d.a.db.PollState(ctx, org.ID); err != nil {
 		return nil, fmt.Errorf("load poll state: %w", err)
 	}
-	return poller.Diagnose(f), nil
+	checks := poller.Diagnose(f)
+	out := make([]web.DiagnosticCheck, len(checks))
+	for i, c := range checks {
+		out[i] = web.DiagnosticCheck{ID: c.ID, Status: c.Status, Message: c.Message, Remedy: c.Remedy}
+	}
+	return out, nil
 }

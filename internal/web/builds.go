@@ -10,21 +10,89 @@ import (
 )
 
 // Detection is what the build-detection routes need besides the store:
-// webhook intake and its setup, diagnostics, polling and backfills.
+// webhook intake and its setup, diagnostics, polling and backfills. The
+// API handlers and the HTML pages both call it, through one helper per
+// action (see ui_detection.go).
 type Detection interface {
 	// WebhookHandler receives POST /webhooks/buildkite/{endpoint_id}.
 	WebhookHandler() http.Handler
-	// ConfigureWebhook creates or rotates the endpoint and returns its setup
-	// (shown once).
-	ConfigureWebhook(ctx context.Context, org ci.Org, mode string) (any, error)
-	// WebhookStatus describes the endpoint without its secret.
-	WebhookStatus(ctx context.Context, org ci.Org) (any, error)
-	// Diagnostics runs the missing-build-data checks.
-	Diagnostics(ctx context.Context, org ci.Org) (any, error)
-	// PollNow polls the organization once and reports what it did.
-	PollNow(ctx context.Context, org ci.Org) (any, error)
-	// StartBackfill enqueues a backfill of builds created since.
-	StartBackfill(ctx context.Context, org ci.Org, since time.Time) (any, error)
+	// ConfigureWebhook creates or rotates the endpoint and returns its setup,
+	// secret included (shown once). mode is ci.WebhookModeSignature (also
+	// when "") or ci.WebhookModeToken; any other mode is ci.ErrInvalid.
+	ConfigureWebhook(ctx context.Context, org ci.Org, mode string) (WebhookSetup, error)
+	// WebhookStatus describes the endpoint without its secret; Configured is
+	// false when there is none.
+	WebhookStatus(ctx context.Context, org ci.Org) (WebhookStatus, error)
+	// Diagnostics runs the missing-build-data checks, in a stable order.
+	Diagnostics(ctx context.Context, org ci.Org) ([]DiagnosticCheck, error)
+	// PollNow polls the organization once and reports what it did. It fails
+	// with ci.ErrConflict when Buildkite is not connected; a poll that
+	// stopped part way is a result with Error set, not an error.
+	PollNow(ctx context.Context, org ci.Org) (PollResult, error)
+	// StartBackfill enqueues a backfill of builds created since. It fails
+	// with ci.ErrConflict when Buildkite is not connected.
+	StartBackfill(ctx context.Context, org ci.Org, since time.Time) (BackfillStarted, error)
+}
+
+// WebhookSetup is what an admin needs to configure the webhook in
+// Buildkite, answered once when the endpoint is created or rotated.
+type WebhookSetup struct {
+	URL          string   `json:"url"`
+	Token        string   `json:"token"`
+	Mode         string   `json:"mode"`
+	Events       []string `json:"events"`
+	Instructions string   `json:"instructions"`
+}
+
+// Weaker reports whether the endpoint authenticates by plain token.
+func (w WebhookSetup) Weaker() bool { return w.Mode == ci.WebhookModeToken }
+
+// WebhookStatus describes an organization's webhook endpoint. It never
+// holds the secret.
+type WebhookStatus struct {
+	Configured     bool       `json:"configured"`
+	URL            string     `json:"url,omitempty"`
+	Mode           string     `json:"mode,omitempty"`
+	Weaker         bool       `json:"weaker,omitempty"`
+	Events         []string   `json:"events,omitempty"`
+	CreatedAt      *time.Time `json:"created_at,omitempty"`
+	RotatedAt      *time.Time `json:"rotated_at,omitempty"`
+	LastDeliveryAt *time.Time `json:"last_delivery_at"`
+	// Deliveries24h counts deliveries received in the last day, Unprocessed
+	// those of them not processed.
+	Deliveries24h int `json:"deliveries_24h"`
+	Unprocessed   int `json:"unprocessed_24h"`
+}
+
+// DiagnosticCheck is one "missing build data" diagnostic. Status is "pass",
+// "warn", "fail" or "not_checked".
+type DiagnosticCheck struct {
+	ID      string `json:"id"`
+	Status  string `json:"status"`
+	Message string `json:"message"`
+	Remedy  string `json:"remedy,omitempty"`
+}
+
+// PollResult is what one poll did. Error, when set, says why it stopped
+// part way; Report still counts what it did until then.
+type PollResult struct {
+	Error  string     `json:"error,omitempty"`
+	Report PollReport `json:"report"`
+}
+
+// PollReport counts the work of one poll.
+type PollReport struct {
+	Calls  int `json:"api_calls"`
+	Builds int `json:"builds"`
+	// Complete is false when the request budget cut the run short; the next
+	// run resumes where it stopped.
+	Complete bool `json:"complete"`
+}
+
+// BackfillStarted confirms an enqueued backfill.
+type BackfillStarted struct {
+	Since  time.Time `json:"since"`
+	Status string    `json:"status"` // always "started"
 }
 
 // buildRoutes registers the pipeline and build API and pages.
@@ -36,72 +104,78 @@ func (s *Server) buildRoutes() {
 	s.mux.Handle("GET /orgs/{org}/builds/{id}", s.orgUI(roleMember, s.buildPage))
 }
 
-// MountDetection registers the routes that need build detection: the
-// webhook intake (authenticated by its signature, not by the API wrappers)
-// and the admin API for webhooks, diagnostics, polling and backfills.
+// MountDetection keeps d for the detection pages and registers the routes
+// that need it: the webhook intake (authenticated by its signature, not by
+// the API wrappers) and the admin API for webhooks, diagnostics, polling
+// and backfills. Call it once, before serving.
 func (s *Server) MountDetection(d Detection) {
+	s.detection = d
 	s.mux.Handle("POST /webhooks/buildkite/{endpoint_id}", d.WebhookHandler())
 	base := "/api/v1/orgs/{org}/integrations/buildkite/"
-	s.mux.Handle("GET "+base+"webhook", s.orgAPI(roleMember, func(w http.ResponseWriter, r *http.Request, p *principal) error {
-		st, err := d.WebhookStatus(r.Context(), *p.Org)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, st)
-		return nil
-	}))
-	s.mux.Handle("POST "+base+"webhook", s.orgAPI(roleAdmin, func(w http.ResponseWriter, r *http.Request, p *principal) error {
-		var in struct {
-			Mode string `json:"mode"`
-		}
-		if r.ContentLength != 0 {
-			if err := decodeJSON(r, &in); err != nil {
-				return err
-			}
-		}
-		setup, err := d.ConfigureWebhook(r.Context(), *p.Org, in.Mode)
-		if err != nil {
-			return err
-		}
-		s.audit(r, ci.AuditEvent{OrgID: &p.Org.ID, Actor: p.User.Email, Action: "buildkite.webhook.configure",
-			Target: "buildkite", Outcome: ci.OutcomeSuccess, ClientIP: clientIP(r), Details: map[string]string{"mode": in.Mode}})
-		writeJSON(w, http.StatusCreated, setup)
-		return nil
-	}))
-	s.mux.Handle("GET "+base+"diagnostics", s.orgAPI(roleMember, func(w http.ResponseWriter, r *http.Request, p *principal) error {
-		checks, err := d.Diagnostics(r.Context(), *p.Org)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"checks": checks})
-		return nil
-	}))
-	s.mux.Handle("POST "+base+"poll", s.orgAPI(roleAdmin, func(w http.ResponseWriter, r *http.Request, p *principal) error {
-		rep, err := d.PollNow(r.Context(), *p.Org)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, rep)
-		return nil
-	}))
-	s.mux.Handle("POST "+base+"backfill", s.orgAPI(roleAdmin, func(w http.ResponseWriter, r *http.Request, p *principal) error {
-		var in struct {
-			Since string `json:"since"`
-		}
+	s.mux.Handle("GET "+base+"webhook", s.orgAPI(roleMember, s.apiWebhookStatus))
+	s.mux.Handle("POST "+base+"webhook", s.orgAPI(roleAdmin, s.apiConfigureWebhook))
+	s.mux.Handle("GET "+base+"diagnostics", s.orgAPI(roleMember, s.apiDiagnostics))
+	s.mux.Handle("POST "+base+"poll", s.orgAPI(roleAdmin, s.apiPollNow))
+	s.mux.Handle("POST "+base+"backfill", s.orgAPI(roleAdmin, s.apiStartBackfill))
+}
+
+func (s *Server) apiWebhookStatus(w http.ResponseWriter, r *http.Request, p *principal) error {
+	st, err := s.webhookStatusOf(r.Context(), *p.Org)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, st)
+	return nil
+}
+
+func (s *Server) apiConfigureWebhook(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var in struct {
+		Mode string `json:"mode"`
+	}
+	if r.ContentLength != 0 {
 		if err := decodeJSON(r, &in); err != nil {
 			return err
 		}
-		since, err := ParseSince(in.Since, s.db.Now())
-		if err != nil {
-			return err
-		}
-		st, err := d.StartBackfill(r.Context(), *p.Org, since)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusAccepted, st)
-		return nil
-	}))
+	}
+	setup, err := s.configureWebhook(r, p, in.Mode)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, setup)
+	return nil
+}
+
+func (s *Server) apiDiagnostics(w http.ResponseWriter, r *http.Request, p *principal) error {
+	checks, err := s.diagnostics(r.Context(), *p.Org)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"checks": checks})
+	return nil
+}
+
+func (s *Server) apiPollNow(w http.ResponseWriter, r *http.Request, p *principal) error {
+	res, err := s.pollNow(r.Context(), *p.Org)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+func (s *Server) apiStartBackfill(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var in struct {
+		Since string `json:"since"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	started, err := s.startBackfill(r.Context(), *p.Org, in.Since)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, started)
+	return nil
 }
 
 // ParseSince reads a backfill start: a duration back from now ("7d", "36h")

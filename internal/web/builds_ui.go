@@ -48,6 +48,30 @@ type detectionSource struct {
 	PollError   string
 	Webhook     bool
 	LastWebhook *time.Time
+	// PollInterval is how often the poller runs (Options.PollInterval).
+	PollInterval time.Duration
+}
+
+// PollEvery is how often the poller runs, in words: "every minute",
+// "every 30 seconds", "every 2 hours".
+func (d detectionSource) PollEvery() string { return every(d.PollInterval) }
+
+// every says how often something happens every d: "every minute", "every
+// 5 minutes", "every 30 seconds", "every 1 min 30 s".
+func every(d time.Duration) string {
+	switch {
+	case d == time.Minute:
+		return "every minute"
+	case d == time.Hour:
+		return "every hour"
+	case d > 0 && d%time.Hour == 0:
+		return "every " + plural(int(d/time.Hour), "hour")
+	case d > 0 && d%time.Minute == 0:
+		return "every " + plural(int(d/time.Minute), "minute")
+	case d > 0 && d < time.Minute && d%time.Second == 0:
+		return "every " + plural(int(d/time.Second), "second")
+	}
+	return "every " + duration(d)
 }
 
 // Connected reports whether kitewatch can read builds.
@@ -124,12 +148,12 @@ func (s *Server) detectionSource(r *http.Request, p *principal) (detectionSource
 	if err != nil {
 		return d, err
 	}
-	d.LastPoll, d.PollError = ps.LastSuccessAt, ps.LastError
-	ws, ok, err := s.webhookStatusFor(r, p.Org.Slug)
-	if err != nil {
-		return d, err
-	}
-	if ok {
+	d.LastPoll, d.PollError, d.PollInterval = ps.LastSuccessAt, ps.LastError, s.PollInterval
+	if s.detection != nil {
+		ws, err := s.webhookStatusOf(r.Context(), *p.Org)
+		if err != nil {
+			return d, err
+		}
 		d.Webhook, d.LastWebhook = ws.Configured, ws.LastDeliveryAt
 	}
 	return d, nil

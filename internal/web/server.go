@@ -33,6 +33,9 @@ type Options struct {
 	Ready func(ctx context.Context) error
 	// Integrations manages the Buildkite connection.
 	Integrations *integration.Service
+	// PollInterval is how often the poller polls each organization, as
+	// the pages tell users; zero means the default, one minute.
+	PollInterval time.Duration
 }
 
 // Server is the HTTP surface.
@@ -42,6 +45,9 @@ type Server struct {
 	logger  *slog.Logger
 	signins *auth.Limiter
 	mux     *http.ServeMux
+	// detection is the service MountDetection stored; nil when build
+	// detection is not running.
+	detection Detection
 }
 
 // New returns a server. Call Handler to serve it.
@@ -51,6 +57,9 @@ func New(opts Options) *Server {
 	}
 	if opts.SessionTTL == 0 {
 		opts.SessionTTL = 7 * 24 * time.Hour
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = time.Minute
 	}
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()

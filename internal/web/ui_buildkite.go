@@ -270,7 +270,7 @@ func (s *Server) buildkitePage(w http.ResponseWriter, r *http.Request, p *princi
 
 func (s *Server) renderBuildkite(w http.ResponseWriter, r *http.Request, pg *page, status int, d buildkiteData) error {
 	if d.Connected() && pg.Org != nil {
-		det, err := s.detectionFor(r, pg.Org.Slug)
+		det, err := s.detectionFor(r.Context(), *pg.Org)
 		if err != nil {
 			return err
 		}

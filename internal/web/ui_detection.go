@@ -1,141 +1,113 @@
 package web
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
+	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
-	"time"
 
 	"github.com/kitewatch/kitewatch/internal/ci"
 )
 
-// The pages about build detection (webhook panel, diagnostics, poll now,
-// backfill) use the Detection service that MountDetection registers. The
-// Server keeps no reference to it, only the JSON API routes that call it,
-// so the pages call those routes in process: the same handler, the same
-// service method, the same access checks and audit events as the API, and
-// no second implementation. detectionAPI is that call.
+// The detection actions (configure the webhook, read its status, run the
+// diagnostics, poll now, start a backfill) each have one helper below that
+// both the JSON API (builds.go) and the HTML forms call: the helper holds
+// what the two surfaces share, such as the audit event of configuring a
+// webhook, so each action is recorded once whichever surface triggered it.
+// The surfaces keep only their own concerns: decoding, status codes,
+// flashes and pages. Access checks are the routes' (orgAPI, orgUI).
 
 // errNoDetection is returned when build detection is not mounted on this
 // server (some tests run the web package alone).
 var errNoDetection = ci.Errorf(ci.ErrConflict, "detection_unavailable", "build detection is not running on this server")
 
-// memoryResponse is an in-memory http.ResponseWriter for in-process calls.
-type memoryResponse struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
+// detectionService returns the service MountDetection stored, or
+// errNoDetection.
+func (s *Server) detectionService() (Detection, error) {
+	if s.detection == nil {
+		return nil, errNoDetection
+	}
+	return s.detection, nil
 }
 
-func (m *memoryResponse) Header() http.Header { return m.header }
-func (m *memoryResponse) Write(p []byte) (int, error) {
-	if m.status == 0 {
-		m.status = http.StatusOK
-	}
-	return m.body.Write(p)
-}
-func (m *memoryResponse) WriteHeader(status int) {
-	if m.status == 0 {
-		m.status = status
-	}
-}
-
-// errorKinds maps an API status back to the error kind it came from, so a
-// page shows the API's safe message the way it shows a service error.
-var errorKinds = map[int]error{
-	http.StatusNotFound:            ci.ErrNotFound,
-	http.StatusUnauthorized:        ci.ErrUnauthenticated,
-	http.StatusForbidden:           ci.ErrForbidden,
-	http.StatusConflict:            ci.ErrConflict,
-	http.StatusUnprocessableEntity: ci.ErrInvalid,
-	http.StatusTooManyRequests:     ci.ErrRateLimited,
-}
-
-// detectionAPI calls the detection API route method
-// /api/v1/orgs/{org}/integrations/buildkite/{rest} in process, as the
-// signed-in user of r, and decodes its JSON answer into out.
-func (s *Server) detectionAPI(r *http.Request, org, method, rest string, in, out any) error {
-	path := "/api/v1/orgs/" + org + "/integrations/buildkite/" + rest
-	var body io.Reader = http.NoBody
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return fmt.Errorf("encode %s %s: %w", method, path, err)
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(r.Context(), method, path, body)
+// configureWebhook creates or rotates the webhook endpoint of p's
+// organization and records the audit event of it.
+func (s *Server) configureWebhook(r *http.Request, p *principal, mode string) (WebhookSetup, error) {
+	d, err := s.detectionService()
 	if err != nil {
-		return fmt.Errorf("build in-process request %s %s: %w", method, path, err)
+		return WebhookSetup{}, err
 	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+	setup, err := d.ConfigureWebhook(r.Context(), *p.Org, mode)
+	if err != nil {
+		return WebhookSetup{}, fmt.Errorf("configure webhook of org %d: %w", p.Org.ID, err)
 	}
-	// Only the session cookie: the API authenticates the same user.
-	for _, c := range r.Cookies() {
-		req.AddCookie(c)
-	}
-	if _, pattern := s.mux.Handler(req); !strings.HasSuffix(pattern, "/integrations/buildkite/"+rest) {
-		return errNoDetection
-	}
-	res := &memoryResponse{header: http.Header{}}
-	s.mux.ServeHTTP(res, req)
-	if res.status >= 400 {
-		var e apiError
-		_ = json.Unmarshal(res.body.Bytes(), &e)
-		kind, ok := errorKinds[res.status]
-		if !ok {
-			return fmt.Errorf("%s %s answered %d", method, path, res.status)
-		}
-		return &ci.Error{Kind: kind, Code: e.Error.Code, Message: e.Error.Message}
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(res.body.Bytes(), out); err != nil {
-		return fmt.Errorf("decode answer of %s %s: %w", method, path, err)
-	}
-	return nil
+	s.audit(r, ci.AuditEvent{OrgID: &p.Org.ID, Actor: p.User.Email, Action: "buildkite.webhook.configure",
+		Target: "buildkite", Outcome: ci.OutcomeSuccess, ClientIP: clientIP(r), Details: map[string]string{"mode": mode}})
+	return setup, nil
 }
 
-// webhookStatus is the webhook endpoint as GET .../webhook describes it
-// (webhook.Status); it never holds the secret.
-type webhookStatus struct {
-	Configured     bool       `json:"configured"`
-	URL            string     `json:"url"`
-	Mode           string     `json:"mode"`
-	Weaker         bool       `json:"weaker"`
-	Events         []string   `json:"events"`
-	CreatedAt      *time.Time `json:"created_at"`
-	RotatedAt      *time.Time `json:"rotated_at"`
-	LastDeliveryAt *time.Time `json:"last_delivery_at"`
-	Deliveries24h  int        `json:"deliveries_24h"`
-	Unprocessed    int        `json:"unprocessed_24h"`
+// webhookStatusOf describes org's webhook endpoint.
+func (s *Server) webhookStatusOf(ctx context.Context, org ci.Org) (WebhookStatus, error) {
+	d, err := s.detectionService()
+	if err != nil {
+		return WebhookStatus{}, err
+	}
+	st, err := d.WebhookStatus(ctx, org)
+	if err != nil {
+		return WebhookStatus{}, fmt.Errorf("load webhook status of org %d: %w", org.ID, err)
+	}
+	return st, nil
 }
 
-// webhookSetup is what POST .../webhook answers once (webhook.Setup).
-type webhookSetup struct {
-	URL          string   `json:"url"`
-	Token        string   `json:"token"`
-	Mode         string   `json:"mode"`
-	Events       []string `json:"events"`
-	Instructions string   `json:"instructions"`
+// diagnostics runs org's missing-build-data checks.
+func (s *Server) diagnostics(ctx context.Context, org ci.Org) ([]DiagnosticCheck, error) {
+	d, err := s.detectionService()
+	if err != nil {
+		return nil, err
+	}
+	checks, err := d.Diagnostics(ctx, org)
+	if err != nil {
+		return nil, fmt.Errorf("run diagnostics of org %d: %w", org.ID, err)
+	}
+	return checks, nil
 }
 
-// Weaker reports whether the endpoint authenticates by plain token.
-func (w webhookSetup) Weaker() bool { return w.Mode == ci.WebhookModeToken }
-
-// check is one diagnostic as GET .../diagnostics answers it (poller.Check).
-type check struct {
-	ID      string `json:"id"`
-	Status  string `json:"status"`
-	Message string `json:"message"`
-	Remedy  string `json:"remedy"`
+// pollNow polls Buildkite once for org.
+func (s *Server) pollNow(ctx context.Context, org ci.Org) (PollResult, error) {
+	d, err := s.detectionService()
+	if err != nil {
+		return PollResult{}, err
+	}
+	res, err := d.PollNow(ctx, org)
+	if err != nil {
+		return PollResult{}, fmt.Errorf("poll org %d: %w", org.ID, err)
+	}
+	return res, nil
 }
+
+// startBackfill enqueues a backfill of org's builds created since the
+// start that since describes (see ParseSince).
+func (s *Server) startBackfill(ctx context.Context, org ci.Org, since string) (BackfillStarted, error) {
+	d, err := s.detectionService()
+	if err != nil {
+		return BackfillStarted{}, err
+	}
+	t, err := ParseSince(since, s.db.Now())
+	if err != nil {
+		return BackfillStarted{}, err
+	}
+	started, err := d.StartBackfill(ctx, org, t)
+	if err != nil {
+		return BackfillStarted{}, fmt.Errorf("start backfill of org %d: %w", org.ID, err)
+	}
+	return started, nil
+}
+
+// webhookStatus and check are the names the pages and their tests use for
+// the detection view types.
+type (
+	webhookStatus = WebhookStatus
+	check         = DiagnosticCheck
+)
 
 // checkNames are the headings of the diagnostics, in plain words.
 var checkNames = map[string]string{
@@ -151,7 +123,7 @@ var checkNames = map[string]string{
 }
 
 // Name is the check's heading.
-func (c check) Name() string {
+func (c DiagnosticCheck) Name() string {
 	if n, ok := checkNames[c.ID]; ok {
 		return n
 	}
@@ -159,7 +131,7 @@ func (c check) Name() string {
 }
 
 // View is the check's status in words, with an icon and a colour class.
-func (c check) View() statusView {
+func (c DiagnosticCheck) View() statusView {
 	switch c.Status {
 	case "pass":
 		return statusView{Label: "Pass", Icon: "✓", Class: "ok"}
@@ -175,29 +147,26 @@ func (c check) View() statusView {
 // page. Unavailable is set when build detection is not running.
 type detectionData struct {
 	Unavailable bool
-	Webhook     webhookStatus
-	Checks      []check
+	Webhook     WebhookStatus
+	Checks      []DiagnosticCheck
 	// Counts of checks by status, for the panel's summary.
 	Pass, Warn, Fail, NotChecked int
 }
 
-// detectionFor loads the webhook status and the diagnostics.
-func (s *Server) detectionFor(r *http.Request, org string) (*detectionData, error) {
-	d := &detectionData{}
-	err := s.detectionAPI(r, org, http.MethodGet, "webhook", nil, &d.Webhook)
-	if errors.Is(err, errNoDetection) {
+// detectionFor loads org's webhook status and diagnostics.
+func (s *Server) detectionFor(ctx context.Context, org ci.Org) (*detectionData, error) {
+	if s.detection == nil {
 		return &detectionData{Unavailable: true}, nil
 	}
+	ws, err := s.webhookStatusOf(ctx, org)
 	if err != nil {
 		return nil, err
 	}
-	var diag struct {
-		Checks []check `json:"checks"`
-	}
-	if err := s.detectionAPI(r, org, http.MethodGet, "diagnostics", nil, &diag); err != nil {
+	checks, err := s.diagnostics(ctx, org)
+	if err != nil {
 		return nil, err
 	}
-	d.Checks = diag.Checks
+	d := &detectionData{Webhook: ws, Checks: checks}
 	for _, c := range d.Checks {
 		switch c.Status {
 		case "pass":
@@ -213,44 +182,51 @@ func (s *Server) detectionFor(r *http.Request, org string) (*detectionData, erro
 	return d, nil
 }
 
-// webhookStatusFor loads only the webhook status; ok is false when build
-// detection is not running.
-func (s *Server) webhookStatusFor(r *http.Request, org string) (st webhookStatus, ok bool, err error) {
-	err = s.detectionAPI(r, org, http.MethodGet, "webhook", nil, &st)
-	if errors.Is(err, errNoDetection) {
-		return st, false, nil
+// webhookStatusFor loads the webhook status of the organization with the
+// slug org, whose access the caller has checked; ok is false when build
+// detection is not running. Pages that hold the ci.Org use webhookStatusOf.
+func (s *Server) webhookStatusFor(r *http.Request, org string) (st WebhookStatus, ok bool, err error) {
+	if s.detection == nil {
+		return WebhookStatus{}, false, nil
 	}
+	o, err := s.db.OrgBySlug(r.Context(), org)
+	if err != nil {
+		return WebhookStatus{}, false, fmt.Errorf("load org %q for its webhook status: %w", org, err)
+	}
+	st, err = s.webhookStatusOf(r.Context(), o)
 	return st, err == nil, err
 }
 
 // detectionRoutes registers the admin forms of the detection panels.
 func (s *Server) detectionRoutes() {
 	base := "/orgs/{org}/settings/integrations/buildkite/"
-	s.mux.Handle("POST "+base+"webhook", s.orgUI(roleAdmin, s.webhookConfigure))
-	s.mux.Handle("POST "+base+"poll", s.orgUI(roleAdmin, s.pollNow))
-	s.mux.Handle("POST "+base+"backfill", s.orgUI(roleAdmin, s.backfill))
+	s.mux.Handle("POST "+base+"webhook", s.orgUI(roleAdmin, s.webhookForm))
+	s.mux.Handle("POST "+base+"poll", s.orgUI(roleAdmin, s.pollForm))
+	s.mux.Handle("POST "+base+"backfill", s.orgUI(roleAdmin, s.backfillForm))
 }
 
 // webhookCreated is the page that shows a new webhook secret, once.
 type webhookCreated struct {
-	Setup   webhookSetup
+	Setup   WebhookSetup
 	Rotated bool
 }
 
-// webhookConfigure creates or rotates the webhook endpoint and shows its
-// URL and secret in the answer itself: never in a URL, a cookie or a later
-// page.
-func (s *Server) webhookConfigure(w http.ResponseWriter, r *http.Request, p *principal, pg *page) error {
+// webhookForm creates or rotates the webhook endpoint and shows its URL and
+// secret in the answer itself: never in a URL, a cookie or a later page.
+func (s *Server) webhookForm(w http.ResponseWriter, r *http.Request, p *principal, pg *page) error {
 	mode := r.PostFormValue("mode")
 	if mode != ci.WebhookModeToken {
 		mode = ci.WebhookModeSignature
 	}
-	before, _, err := s.webhookStatusFor(r, p.Org.Slug)
-	if err != nil {
-		return err
+	var rotated bool
+	if s.detection != nil {
+		before, err := s.webhookStatusOf(r.Context(), *p.Org)
+		if err != nil {
+			return err
+		}
+		rotated = before.Configured
 	}
-	var setup webhookSetup
-	err = s.detectionAPI(r, p.Org.Slug, http.MethodPost, "webhook", map[string]string{"mode": mode}, &setup)
+	setup, err := s.configureWebhook(r, p, mode)
 	if err != nil {
 		if !formError(err) {
 			return err
@@ -260,22 +236,15 @@ func (s *Server) webhookConfigure(w http.ResponseWriter, r *http.Request, p *pri
 		return nil
 	}
 	pg.Title, pg.Section, pg.Sub = "Webhook endpoint", "settings", "integrations"
-	pg.Data = webhookCreated{Setup: setup, Rotated: before.Configured}
+	pg.Data = webhookCreated{Setup: setup, Rotated: rotated}
 	s.render(w, r, http.StatusCreated, "buildkite_webhook", *pg)
 	return nil
 }
 
-// pollNow polls Buildkite once for the organization.
-func (s *Server) pollNow(w http.ResponseWriter, r *http.Request, p *principal, pg *page) error {
-	var out struct {
-		Report struct {
-			Calls    int  `json:"api_calls"`
-			Builds   int  `json:"builds"`
-			Complete bool `json:"complete"`
-		} `json:"report"`
-		Error string `json:"error"`
-	}
-	if err := s.detectionAPI(r, p.Org.Slug, http.MethodPost, "poll", nil, &out); err != nil {
+// pollForm polls Buildkite once for the organization.
+func (s *Server) pollForm(w http.ResponseWriter, r *http.Request, p *principal, pg *page) error {
+	res, err := s.pollNow(r.Context(), *p.Org)
+	if err != nil {
 		if !formError(err) {
 			return err
 		}
@@ -283,23 +252,22 @@ func (s *Server) pollNow(w http.ResponseWriter, r *http.Request, p *principal, p
 		s.redirectFlash(w, r, s.buildkitePath(p), flashError, "Could not poll: "+sentence(msg))
 		return nil
 	}
-	if out.Error != "" {
+	if res.Error != "" {
 		s.redirectFlash(w, r, s.buildkitePath(p), flashError,
-			fmt.Sprintf("The poll stopped after %s: %s", plural(out.Report.Calls, "API call"), sentence(out.Error)))
+			fmt.Sprintf("The poll stopped after %s: %s", plural(res.Report.Calls, "API call"), sentence(res.Error)))
 		return nil
 	}
-	msg := fmt.Sprintf("Polled Buildkite just now: %s seen with %s.", plural(out.Report.Builds, "build"), plural(out.Report.Calls, "API call"))
-	if !out.Report.Complete {
+	msg := fmt.Sprintf("Polled Buildkite just now: %s seen with %s.", plural(res.Report.Builds, "build"), plural(res.Report.Calls, "API call"))
+	if !res.Report.Complete {
 		msg += " The request budget cut the run short; the next poll continues where it stopped."
 	}
 	s.redirectFlash(w, r, s.buildkitePath(p), flashOK, msg)
 	return nil
 }
 
-// backfill starts a backfill of the last 7 days.
-func (s *Server) backfill(w http.ResponseWriter, r *http.Request, p *principal, pg *page) error {
-	err := s.detectionAPI(r, p.Org.Slug, http.MethodPost, "backfill", map[string]string{"since": "7d"}, nil)
-	if err != nil {
+// backfillForm starts a backfill of the last 7 days.
+func (s *Server) backfillForm(w http.ResponseWriter, r *http.Request, p *principal, pg *page) error {
+	if _, err := s.startBackfill(r.Context(), *p.Org, "7d"); err != nil {
 		if !formError(err) {
 			return err
 		}
