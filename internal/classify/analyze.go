@@ -136,7 +136,7 @@ type analysis struct {
 	pyOrder   []string
 
 	// makeDirs is the stack of directories make said it entered.
-	makeDirs []string
+	makeDirs []makeDirEntry
 }
 
 type pyDetail struct {
@@ -386,6 +386,13 @@ func groupVars(r *compiledRule, text string, m []int) map[string]string {
 }
 
 func (a *analysis) apply(r *compiledRule, ln *logparse.Line, text string, m []int) {
+	if r.Action == "dir:enter" || r.Action == "dir:leave" {
+		// Frequent in recursive builds: no variables map.
+		if i := r.groups["dir"]; i > 0 && m[2*i] >= 0 {
+			a.makeDir(r.Action == "dir:enter", text[m[2*i]:m[2*i+1]])
+		}
+		return
+	}
 	vars := groupVars(r, text, m)
 	switch {
 	case r.Action == "pass":
@@ -398,9 +405,6 @@ func (a *analysis) apply(r *compiledRule, ln *logparse.Line, text string, m []in
 		for _, st := range strings.Split(r.Action[len("unstate:"):], ",") {
 			a.states[st] = false
 		}
-		return
-	case r.Action == "dir:enter" || r.Action == "dir:leave":
-		a.makeDir(r.Action == "dir:enter", vars["dir"])
 		return
 	case r.Action == "pytest-line":
 		a.pytestLine(vars["path"], vars["line"])

@@ -16,19 +16,31 @@ const makeDirVar = "_makedir"
 // maxMakeDirs bounds the directory stack (make nests a few levels).
 const maxMakeDirs = 32
 
+// makeDirEntry is one directory on make's stack: as printed, and
+// repository-relative ("" for the repository root).
+type makeDirEntry struct{ raw, rel string }
+
 // makeDir follows GNU make's "Entering directory" and "Leaving directory"
 // lines (printed with -w and for every recursive make -C).
 func (a *analysis) makeDir(enter bool, dir string) {
+	n := len(a.makeDirs)
 	if enter {
-		if len(a.makeDirs) < maxMakeDirs {
-			a.makeDirs = append(a.makeDirs, dir)
+		if n >= maxMakeDirs {
+			return
 		}
+		e := makeDirEntry{raw: dir}
+		if n > 0 && a.makeDirs[n-1].raw == dir {
+			e.rel = a.makeDirs[n-1].rel // a repeated enter: no need to recompute
+		} else if e.rel = relPath(dir, a.opts.RepoPrefixes); e.rel == "." {
+			e.rel = ""
+		}
+		a.makeDirs = append(a.makeDirs, e)
 		return
 	}
 	// Leave the innermost matching directory; an unmatched leave (the
 	// enter was cut off) leaves the stack alone.
-	for i := len(a.makeDirs) - 1; i >= 0; i-- {
-		if a.makeDirs[i] == dir {
+	for i := n - 1; i >= 0; i-- {
+		if a.makeDirs[i].raw == dir {
 			a.makeDirs = a.makeDirs[:i]
 			return
 		}
@@ -41,11 +53,7 @@ func (a *analysis) currentMakeDir() string {
 	if len(a.makeDirs) == 0 {
 		return ""
 	}
-	d := relPath(a.makeDirs[len(a.makeDirs)-1], a.opts.RepoPrefixes)
-	if d == "." {
-		return ""
-	}
-	return d
+	return a.makeDirs[len(a.makeDirs)-1].rel
 }
 
 // inMakeDir joins a relative path printed by a tool that make ran in dir.
