@@ -339,6 +339,14 @@ func (a *analysis) match(ln *logparse.Line) {
 			if r.Weak && (a.open != nil || (a.goTest.current != "" && isIndented(ln.Text))) {
 				continue
 			}
+			if r.Action == "dir:enter" || r.Action == "dir:leave" {
+				// Regexp-free: these lines are very common in C builds.
+				if dir, enter, ok := parseMakeDirLine(ln.Text); ok && enter == (r.Action == "dir:enter") {
+					a.makeDir(enter, string(dir))
+					matched = true
+				}
+				continue
+			}
 			if r.linePrefix != "" {
 				t := ln.Text
 				if r.skipSpace {

@@ -1,6 +1,7 @@
 package classify
 
 import (
+	"bytes"
 	"path"
 	"regexp"
 	"strconv"
@@ -136,4 +137,46 @@ func (a *analysis) pytestLine(file, line string) {
 	if n, err := strconv.Atoi(line); err == nil && len(d.locs) < 6 {
 		d.locs = append(d.locs, Location{Path: p, Line: n})
 	}
+}
+
+// parseMakeDirLine recognises GNU make's "make[1]: Entering directory
+// '/path'" and "Leaving directory" lines without a regexp: C builds print
+// one for every sub-make, so they are among the most common candidate lines
+// of all. It accepts exactly what the make-enter-dir and make-leave-dir
+// rules' patterns accept.
+func parseMakeDirLine(line []byte) (dir []byte, enter, ok bool) {
+	s := line
+	if len(s) > 0 && s[0] == 'g' {
+		s = s[1:]
+	}
+	if !bytes.HasPrefix(s, []byte("make")) {
+		return nil, false, false
+	}
+	s = s[4:]
+	if len(s) > 0 && s[0] == '[' {
+		i := 1
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == 1 || i >= len(s) || s[i] != ']' {
+			return nil, false, false
+		}
+		s = s[i+1:]
+	}
+	switch {
+	case bytes.HasPrefix(s, []byte(": Entering directory ")):
+		s, enter = s[len(": Entering directory "):], true
+	case bytes.HasPrefix(s, []byte(": Leaving directory ")):
+		s = s[len(": Leaving directory "):]
+	default:
+		return nil, false, false
+	}
+	if len(s) < 3 || (s[0] != '\'' && s[0] != '`') || s[len(s)-1] != '\'' {
+		return nil, false, false
+	}
+	dir = s[1 : len(s)-1]
+	if len(dir) == 0 || bytes.IndexAny(dir, "'`") >= 0 {
+		return nil, false, false
+	}
+	return dir, enter, true
 }
