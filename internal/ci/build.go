@@ -197,7 +197,8 @@ type BuildFilter struct {
 	State       string
 	PullRequest int
 	Commit      string
-	// BeforeID pages backwards: only builds with a smaller id.
+	// BeforeID pages backwards: only builds that sort after (are older than)
+	// the build with this id, in the list's newest-first order.
 	BeforeID int64
 	Limit    int
 }

@@ -35,15 +35,15 @@ func TestCheckView(t *testing.T) {
 		{"not_checked", "Not checked", "–"},
 		{"something_new", "Not checked", "–"},
 	} {
-		v := check{Status: tc.status}.View()
+		v := DiagnosticCheck{Status: tc.status}.View()
 		if v.Label != tc.label || v.Icon != tc.icon {
 			t.Errorf("check %q shows %q %q, want %q %q", tc.status, v.Icon, v.Label, tc.icon, tc.label)
 		}
 	}
-	if n := (check{ID: "webhooks"}).Name(); n != "Webhook deliveries" {
+	if n := (DiagnosticCheck{ID: "webhooks"}).Name(); n != "Webhook deliveries" {
 		t.Errorf("webhooks check named %q", n)
 	}
-	if n := (check{ID: "future_check"}).Name(); n != "future_check" {
+	if n := (DiagnosticCheck{ID: "future_check"}).Name(); n != "future_check" {
 		t.Errorf("unknown check named %q, want its id", n)
 	}
 }

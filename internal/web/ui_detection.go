@@ -102,13 +102,6 @@ func (s *Server) startBackfill(ctx context.Context, org ci.Org, since string) (B
 	return started, nil
 }
 
-// webhookStatus and check are the names the pages and their tests use for
-// the detection view types.
-type (
-	webhookStatus = WebhookStatus
-	check         = DiagnosticCheck
-)
-
 // checkNames are the headings of the diagnostics, in plain words.
 var checkNames = map[string]string{
 	"token_scopes":            "Token can list builds",
@@ -180,21 +173,6 @@ func (s *Server) detectionFor(ctx context.Context, org ci.Org) (*detectionData, 
 		}
 	}
 	return d, nil
-}
-
-// webhookStatusFor loads the webhook status of the organization with the
-// slug org, whose access the caller has checked; ok is false when build
-// detection is not running. Pages that hold the ci.Org use webhookStatusOf.
-func (s *Server) webhookStatusFor(r *http.Request, org string) (st WebhookStatus, ok bool, err error) {
-	if s.detection == nil {
-		return WebhookStatus{}, false, nil
-	}
-	o, err := s.db.OrgBySlug(r.Context(), org)
-	if err != nil {
-		return WebhookStatus{}, false, fmt.Errorf("load org %q for its webhook status: %w", org, err)
-	}
-	st, err = s.webhookStatusOf(r.Context(), o)
-	return st, err == nil, err
 }
 
 // detectionRoutes registers the admin forms of the detection panels.

@@ -13,7 +13,7 @@ type overviewData struct {
 	// Failed are the latest failed builds with their top finding.
 	Failed []failedBuild
 	// Webhook is nil when build detection is not running.
-	Webhook *webhookStatus
+	Webhook *WebhookStatus
 }
 
 // failedBuild is a failed build and the title of its analysis' most causal
@@ -64,9 +64,11 @@ func (s *Server) overview(r *http.Request, p *principal) (overviewData, error) {
 		}
 		d.Failed = append(d.Failed, fb)
 	}
-	if ws, ok, err := s.webhookStatusFor(r, p.Org.Slug); err != nil {
-		return d, err
-	} else if ok {
+	if s.detection != nil {
+		ws, err := s.webhookStatusOf(r.Context(), *p.Org)
+		if err != nil {
+			return d, err
+		}
 		d.Webhook = &ws
 	}
 	return d, nil
