@@ -70,7 +70,7 @@ func New(ctx context.Context, cfg config.Config, d Deps) (*App, error) {
 		return nil, err
 	}
 	a.integrations = integration.New(integration.Options{DB: d.DB, Keys: d.Keys, BaseURL: cfg.BuildkiteAPIURL,
-		HTTPClient: d.BuildkiteHTTP, Logger: d.Logger})
+		HTTPClient: d.BuildkiteHTTP, Logger: d.Logger, OnConnected: a.pollSoon})
 	a.queue = tasks.New(d.DB, d.Logger)
 	tasks.Register(a.queue, &tasks.CleanupWorker{DB: d.DB})
 	a.queue.Every(15*time.Minute, "cleanup_expired", func() river.JobArgs { return tasks.CleanupArgs{} }, true)

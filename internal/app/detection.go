@@ -152,3 +152,11 @@ func (d *detection) Diagnostics(ctx context.Context, org ci.Org) ([]web.Diagnost
 	}
 	return out, nil
 }
+
+// pollSoon enqueues a poll right after Buildkite is connected, so builds
+// appear within seconds instead of at the next poll interval.
+func (a *App) pollSoon(ctx context.Context, org ci.Org) {
+	if err := a.queue.Enqueue(ctx, poller.PollArgs{}, tasks.UniqueWhilePending); err != nil {
+		a.logger.WarnContext(ctx, "could not start polling after connect", "org", org.Slug, "error", err)
+	}
+}

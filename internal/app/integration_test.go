@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kitewatch/kitewatch/internal/bk/bksim"
 	"github.com/kitewatch/kitewatch/internal/cli"
@@ -135,5 +136,39 @@ func TestBuildkiteCLI(t *testing.T) {
 		if strings.Contains(srv.Logs.String(), bksim.DemoTokenValue(name)) {
 			t.Errorf("token %s in server logs", name)
 		}
+	}
+}
+
+// TestConnectStartsPolling checks that builds appear right after connecting,
+// without waiting for the poll interval (an hour here).
+func TestConnectStartsPolling(t *testing.T) {
+	sim := bksim.New(bksim.Demo(), bksim.WithRateLimits(100000, 100000))
+	hs := httptest.NewServer(sim)
+	defer hs.Close()
+	defer sim.Close()
+	dir := t.TempDir()
+	srv := startServer(t, dir, func(c *config.Config) { c.BuildkiteAPIURL = hs.URL; c.PollInterval = time.Hour })
+	adminTok, _, _ := seed(t, dir)
+	// Let the poll that runs at start finish first, so only the poll that
+	// connecting starts can bring the builds in.
+	for i := 0; !strings.Contains(do(t, "GET", srv.URL+"/metrics", "", nil).Body, `kitewatch_tasks{kind="poll_buildkite",state="completed"}`); i++ {
+		if i == 300 {
+			t.Fatal("the start-up poll did not run")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	u := srv.URL + "/api/v1/orgs/acme/integrations/buildkite"
+	if r := do(t, "POST", u, adminTok, strings.NewReader(`{"token":"`+bksim.DemoTokenValue("good")+`"}`)); r.Status != 200 {
+		t.Fatalf("connect: %d %s", r.Status, r.Body)
+	}
+	for i := 0; ; i++ {
+		r := do(t, "GET", srv.URL+"/api/v1/orgs/acme/builds", adminTok, nil)
+		if r.Status == 200 && strings.Contains(r.Body, `"number"`) {
+			return
+		}
+		if i == 300 {
+			t.Fatalf("no builds after connecting: %s", r.Body)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -48,6 +48,7 @@ type Service struct {
 	httpClient *http.Client
 	logger     *slog.Logger
 	attempts   *auth.RateLimiter
+	onConnect  func(ctx context.Context, org ci.Org)
 
 	mu    sync.Mutex
 	locks map[int64]*sync.RWMutex // per organization: token users hold R, swaps hold W
@@ -65,6 +66,9 @@ type Options struct {
 	// (default: 10 attempts, then one per 30 seconds).
 	ConnectBurst    int
 	ConnectInterval time.Duration
+	// OnConnected runs after a successful connect, e.g. to start polling the
+	// organization at once instead of at the next poll interval.
+	OnConnected func(ctx context.Context, org ci.Org)
 }
 
 // New returns a Service.
@@ -80,7 +84,7 @@ func New(o Options) *Service {
 	}
 	return &Service{db: o.DB, keys: o.Keys, baseURL: strings.TrimRight(o.BaseURL, "/"), httpClient: o.HTTPClient, logger: o.Logger,
 		attempts: auth.NewRateLimiter(auth.RateLimiterConfig{Interval: o.ConnectInterval, Burst: o.ConnectBurst}),
-		locks:    map[int64]*sync.RWMutex{}}
+		locks:    map[int64]*sync.RWMutex{}, onConnect: o.OnConnected}
 }
 
 // BaseURL is the Buildkite API the service talks to.
@@ -231,6 +235,9 @@ func (s *Service) Connect(ctx context.Context, org ci.Org, a Actor, token secret
 	err := s.store(ctx, org, a, token, r, TriggerConnect, "buildkite.connect")
 	if err != nil {
 		return Status{}, r, err
+	}
+	if s.onConnect != nil {
+		s.onConnect(ctx, org)
 	}
 	st, err := s.Status(ctx, org)
 	return st, r, err

@@ -120,6 +120,13 @@ var Unique = &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByStat
 	rivertype.JobStateRetryable, rivertype.JobStateScheduled, rivertype.JobStateCompleted,
 }}}
 
+// UniqueWhilePending marks a task unique on its arguments only while one is
+// waiting or running: a request to run it again is dropped until it ran.
+var UniqueWhilePending = &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
+	rivertype.JobStateRetryable, rivertype.JobStateScheduled,
+}}}
+
 // EnqueueTx enqueues a task inside tx: it exists if and only if tx commits.
 // It reports whether a new task was inserted (false when a unique task of the
 // same identity already existed).
