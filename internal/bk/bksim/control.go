@@ -2,6 +2,8 @@ package bksim
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -414,7 +416,9 @@ func (s *Server) StartBuild(spec StartSpec) (BuildRef, error) {
 		created: now, scheduled: now, live: true, targetOutcome: spec.Outcome,
 	}
 	if b.commit == "" {
-		b.commit = fmt.Sprintf("%040x", now.UnixNano())
+		// A realistic-looking SHA-1, stable for the build.
+		sum := sha1.Sum([]byte(b.id))
+		b.commit = hex.EncodeToString(sum[:])
 	}
 	if b.message == "" {
 		b.message = "Simulated build"
