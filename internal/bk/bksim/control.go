@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -252,6 +253,36 @@ func (s *Server) RevokeOrg(name, orgSlug string) error {
 		t.orgs = slices.DeleteFunc(t.orgs, func(o string) bool { return o == orgSlug })
 		return nil
 	})
+}
+
+// SetPipelineProvider changes a pipeline's source provider settings, as
+// editing them in Buildkite's pipeline settings would: each key in settings
+// (for GitHub: publish_commit_status, build_pull_requests, ...) replaces the
+// current value, and a nil value removes the key so the provider's default
+// shows again. The pipeline is named by organization and pipeline slug.
+func (s *Server) SetPipelineProvider(orgSlug, slug string, settings map[string]any) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.w.pipelines {
+		if p.org.slug != orgSlug || p.slug != slug {
+			continue
+		}
+		// Copy first: the map may be shared with the scenario.
+		merged := maps.Clone(p.provider.Settings)
+		if merged == nil {
+			merged = map[string]any{}
+		}
+		for k, v := range settings {
+			if v == nil {
+				delete(merged, k)
+			} else {
+				merged[k] = v
+			}
+		}
+		p.provider.Settings = merged
+		return nil
+	}
+	return fmt.Errorf("pipeline %s/%s: %w", orgSlug, slug, ErrNotFound)
 }
 
 // AddWebhook configures a webhook endpoint at runtime and returns its id.
@@ -638,6 +669,15 @@ func (s *Server) controlRoutes() {
 	})
 	h("DELETE /_sim/tokens/{name}/organizations/{org}", func(r *http.Request) (any, error) {
 		return nil, s.RevokeOrg(r.PathValue("name"), r.PathValue("org"))
+	})
+	h("PATCH /_sim/pipelines/{org}/{pipeline}/provider", func(r *http.Request) (any, error) {
+		var body struct {
+			Settings map[string]any `json:"settings"`
+		}
+		if err := decodeBody(r, &body); err != nil {
+			return nil, err
+		}
+		return nil, s.SetPipelineProvider(r.PathValue("org"), r.PathValue("pipeline"), body.Settings)
 	})
 	h("GET /_sim/faults", func(r *http.Request) (any, error) { return s.Faults(), nil })
 	h("POST /_sim/faults", func(r *http.Request) (any, error) {
