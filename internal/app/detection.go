@@ -101,7 +101,7 @@ func (d *detection) PollNow(ctx context.Context, org ci.Org) (web.PollResult, er
 		}
 		return web.PollResult{}, err
 	}
-	rep, err := d.poller.RunOnce(ctx, org.ID)
+	rep, err := d.poller.RunNow(ctx, org.ID)
 	res := web.PollResult{Report: web.PollReport{Calls: rep.Calls, Builds: rep.Builds, Complete: rep.Complete}}
 	if err != nil {
 		res.Error = err.Error()

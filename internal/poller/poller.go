@@ -270,6 +270,8 @@ type run struct {
 	// wait, when set, makes a budget shortfall wait for the next window
 	// instead of stopping (backfills).
 	wait bool
+	// forcePipelines re-reads the pipeline list even if it is recent.
+	forcePipelines bool
 }
 
 // call makes one budgeted API call with retries on 5xx and connection
@@ -348,6 +350,18 @@ type Report struct {
 // call while the breaker is open, and ErrBudgetExhausted (with the progress
 // saved) when the budget ran out.
 func (p *Poller) RunOnce(ctx context.Context, orgID int64) (Report, error) {
+	return p.runOnce(ctx, orgID, false)
+}
+
+// RunNow is RunOnce for a poll someone asked for (the API's "poll now"): it
+// also re-reads the pipeline list, however recently it was read, because
+// whoever asks has often just changed pipeline settings in Buildkite and
+// expects the diagnostics to show the change.
+func (p *Poller) RunNow(ctx context.Context, orgID int64) (Report, error) {
+	return p.runOnce(ctx, orgID, true)
+}
+
+func (p *Poller) runOnce(ctx context.Context, orgID int64, forcePipelines bool) (Report, error) {
 	defer p.lockOrg(orgID)()
 	st, err := p.o.DB.PollState(ctx, orgID)
 	if err != nil {
@@ -368,7 +382,7 @@ func (p *Poller) RunOnce(ctx context.Context, orgID int64) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	r := &run{p: p, orgID: orgID, slug: integ.ExtOrgSlug, b: p.budgetFor(orgID), st: &st}
+	r := &run{p: p, orgID: orgID, slug: integ.ExtOrgSlug, b: p.budgetFor(orgID), st: &st, forcePipelines: forcePipelines}
 	st.LastRunAt = &now
 	rep, runErr := r.poll(ctx)
 	p.finish(ctx, org, r, rep, runErr)
@@ -455,7 +469,7 @@ func (r *run) poll(ctx context.Context) (Report, error) {
 
 func (r *run) steps(ctx context.Context) error {
 	now := r.p.o.Now()
-	if r.st.PipelinesAt == nil || now.Sub(*r.st.PipelinesAt) >= r.p.o.PipelineRefresh {
+	if r.forcePipelines || r.st.PipelinesAt == nil || now.Sub(*r.st.PipelinesAt) >= r.p.o.PipelineRefresh {
 		if err := r.refreshPipelines(ctx); err != nil {
 			return err
 		}
