@@ -172,6 +172,8 @@ func (e *engine) analyze(r io.Reader, opts Options) (Result, error) {
 func (a *analysis) line(ln *logparse.Line) {
 	if ln.Kind == logparse.KindText {
 		ln.Text = stripLinePrefix(ln.Text)
+	} else if ln.Kind == logparse.KindGroup && isDiffHeader(ln.Text) {
+		ln.Kind = logparse.KindText
 	}
 	t := ln.Text
 	if ln.Timestamp > 0 {

@@ -89,8 +89,8 @@ var Rules = []Rule{
 		Pattern:  `(?i)\b(agent (was )?lost|lost agent)\b`,
 		Title:    "Buildkite agent lost: ${text}"},
 	{ID: "docker-daemon", Category: Infrastructure, Priority: PriorityInfra, Confidence: 0.8,
-		Literals: []string{"Cannot connect to the Docker daemon", "error during connect", "toomanyrequests"},
-		Pattern:  `Cannot connect to the Docker daemon|error during connect|toomanyrequests`,
+		Literals: []string{"Cannot connect to the Docker daemon", "error during connect", "toomanyrequests", "port is already allocated", "driver failed programming external connectivity"},
+		Pattern:  `Cannot connect to the Docker daemon|error during connect|toomanyrequests|port is already allocated|driver failed programming external connectivity`,
 		Title:    "${text}"},
 	{ID: "registry-denied", Category: Infrastructure, Priority: PriorityDependency, Confidence: 0.75,
 		Literals: []string{"denied: ", "unauthorized: ", "name unknown: "},
@@ -171,7 +171,8 @@ var Rules = []Rule{
 	{ID: "cargo-dependency", Category: Dependency, Priority: PriorityDependency, Confidence: 0.8,
 		Literals: []string{"failed to select a version", "no matching package named", "failed to get `", "failed to download"},
 		Pattern:  `^error: (?P<msg>failed to select a version .+|no matching package named .+|failed to get .+|failed to download .+)$`,
-		Title:    "cargo: ${msg}", After: 6},
+		Title:    "cargo: ${msg}", After: 10,
+		Refine: []Refinement{{In: "excerpt", Pattern: `(?i)could(?: not|n't) resolve host|spurious network error|\[(?:6|7|28|35)\] |connection (?:refused|reset)|timed out|SSL connect error`, Category: Network}}},
 	{ID: "go-dependency", Category: Dependency, Priority: PriorityDependency, Confidence: 0.8,
 		Literals: []string{"missing go.sum entry", "unknown revision", "go.mod file not found", "no required module provides", "updates to go.mod needed", "cannot find module providing", "invalid version", "inconsistent vendoring", "checksum mismatch"},
 		Pattern:  `(?:^go: |: )(?P<msg>.*(missing go\.sum entry|unknown revision|no required module provides|updates to go\.mod needed|cannot find module providing|invalid version: |inconsistent vendoring|checksum mismatch).*)$`,
@@ -188,6 +189,12 @@ var Rules = []Rule{
 		Title:       "Network failure: ${text}", After: 4, Weak: true},
 
 	// ---- Compilers and type checkers ------------------------------------
+	// git's own "error:" lines, which the rustc rule below would otherwise
+	// take.
+	{ID: "git-error", Category: Config, Priority: PriorityTest - 5, Confidence: 0.7,
+		Literals: []string{"did not match any file", "failed to push some refs", "would be overwritten by ", "error: could not apply"},
+		Pattern:  `^error: (?P<msg>pathspec '.+' did not match any file\(s\) known to git.*|failed to push some refs to .+|Your local changes to the following files would be overwritten by .+|The following untracked working tree files would be overwritten by .+|could not apply [0-9a-f]+.*)$`,
+		Title:    "git: ${msg}", After: 3},
 	// kubectl's wait/rollout timeouts print "error: ..." lines that the
 	// rustc rule below would otherwise take.
 	{ID: "kubectl-timeout", Category: Timeout, Priority: PriorityCrash, Confidence: 0.8,
@@ -235,9 +242,14 @@ var Rules = []Rule{
 			{In: "line", Pattern: `\((errcheck|staticcheck|govet|gosimple|unused|ineffassign|revive|gocritic|gosec|gofmt|goimports|misspell|unconvert|unparam|stylecheck|typecheck|exhaustive|errorlint|nolintlint|prealloc|bodyclose|dupl|lll|godot|gocyclo|wrapcheck|forcetypeassert|[a-z]+lint|[a-z]+check)\)$`, Category: Lint},
 			{In: "command", Pattern: `\bvet\b|golangci|staticcheck|\blint\b`, Category: Lint},
 		}},
+	// shellcheck -f gcc: "path:12:5: warning: msg [SC2086]".
+	{ID: "shellcheck-gcc", Category: Lint, Priority: PriorityLint, Confidence: 0.85, Group: true,
+		Literals: []string{" [SC"},
+		Pattern:  `^(?P<path>` + pathTok + `):(?P<line>\d+):(?P<col>\d+): (?:error|warning|note|info|style): (?P<msg>.+) \[(?P<code>SC\d{4})\]$`,
+		Title:    "${code}: ${msg}"},
 	{ID: "gcc", Category: Compile, Priority: PriorityCompile, Confidence: 0.85, Group: true,
-		Literals: []string{": error: ", ": fatal error: "},
-		Pattern:  `^\s*(?P<path>` + pathTok + `\.(?:c|cc|cpp|cxx|c\+\+|h|hh|hpp|hxx|m|mm|cu|ino|swift|zig)):(?P<line>\d+):(?:(?P<col>\d+):)? (?:fatal )?error: (?P<msg>.+)$`,
+		Literals: []string{": error: ", ": fatal error: ", ": Fehler: ", " Fehler: ", ": erreur", ": errore", ": エラー: ", ": error fatal: "},
+		Pattern:  `^\s*(?P<path>` + pathTok + `\.(?:c|cc|cpp|cxx|c\+\+|h|hh|hpp|hxx|m|mm|cu|ino|swift|zig)):(?P<line>\d+):(?:(?P<col>\d+):)? (?:(?:fatal )?error|error fatal|(?:schwerwiegender )?Fehler|erreur(?: fatale)?|errore(?: fatale)?|エラー)\s?: (?P<msg>.+)$`,
 		Title:    "${msg}", After: 4, AfterMode: "indented",
 		Refine: []Refinement{{In: "line", Pattern: `XCTAssert|XCTFail|error: -\[`, Category: Test}}},
 	{ID: "mypy", Category: Typecheck, Priority: PriorityCompile, Confidence: 0.85, Group: true,
@@ -276,6 +288,11 @@ var Rules = []Rule{
 		Pattern:  `^(?P<path>/` + pathTok + `\.\w+):(?P<line>\d+):(?P<col>\d+): error: (?P<msg>.+)$`,
 		Title:    "${msg}", After: 3},
 
+	// MSVC: "path(12,5): fatal error C1083: msg [project.vcxproj]".
+	{ID: "msvc", Category: Compile, Priority: PriorityCompile, Confidence: 0.85, Group: true,
+		Literals: []string{": error C", ": fatal error C"},
+		Pattern:  `^\s*(?P<path>(?:[A-Za-z]:)?[^\s:()'"\[\]<>]+\.(?:c|cc|cpp|cxx|h|hh|hpp|hxx|ixx|cu))\((?P<line>\d+)(?:,(?P<col>\d+))?\)\s*: (?:fatal )?error (?P<code>C\d{4}): (?P<msg>.+?)(?: \[[^\]]+\])?$`,
+		Title:    "${code}: ${msg}", After: 2},
 	{ID: "msbuild", Category: Compile, Priority: PriorityCompile, Confidence: 0.85, Group: true,
 		Literals: []string{"): error ", ": error CS", ": error FS", ": error MSB", ": error NU"},
 		Pattern:  `^\s*(?:(?P<path>` + pathTok + `\.(?:cs|fs|vb|csproj|fsproj|props|targets|sln))(?:\((?P<line>\d+),(?P<col>\d+)\))?\s*:\s*)?error (?P<code>(?:CS|FS|BC|MSB|NU|NETSDK)\d+): (?P<msg>.+?)(?: \[[^\]]+\])?$`,
@@ -335,6 +352,7 @@ var Rules = []Rule{
 		Refine: []Refinement{
 			{In: "excerpt", Pattern: `error TS\d+|SyntaxError`, Category: Compile},
 			{In: "excerpt", Pattern: `Cannot find module`, Category: Dependency},
+			{In: "excerpt", Pattern: `terminated by another process: signal=SIGKILL|JavaScript heap out of memory`, Category: OOM},
 		}},
 	{ID: "jest", Category: Test, Priority: PriorityTest, Confidence: 0.9,
 		Literals: []string{"● "},
@@ -412,11 +430,17 @@ var Rules = []Rule{
 		Title:    "${test} failed", After: 10, AfterMode: "blank",
 		LocPattern: `panicked at (?:'.*', )?(?P<path>` + pathTok + `):(?P<line>\d+):(?P<col>\d+)`},
 	{ID: "cargo-test-pass", Action: "pass", Literals: []string{" ... ok"},
-		Pattern: `^test (?P<test>\S+) \.\.\. ok$`},
+		Pattern: `^test (?P<test>\S+)(?: - should panic)? \.\.\. ok$`},
 	{ID: "cargo-test-line", Category: Test, Priority: PriorityTest, Confidence: 0.85,
 		Literals: []string{" ... FAILED"},
 		Pattern:  `^test (?P<test>\S+) \.\.\. FAILED$`,
 		Title:    "${test} failed"},
+	// The test harness names each test's thread after the test, so a panic
+	// in a thread named like a test path is that test's failure.
+	{ID: "rust-test-panic", Category: Test, Priority: PriorityTest, Confidence: 0.85,
+		Literals: []string{"' panicked at"},
+		Pattern:  `^thread '(?P<test>(?:\w+::)*tests?::(?:\w+::)*\w+)' panicked at (?:'(?P<msg>.*)', )?(?P<path>` + pathTok + `):(?P<line>\d+):(?P<col>\d+):?$`,
+		Title:    "${test} panicked: ${msg}${next}", After: 3},
 	{ID: "rust-panic", Category: Unknown, Priority: PriorityCrash, Confidence: 0.6, Weak: true,
 		Literals: []string{"' panicked at"},
 		Pattern:  `^thread '(?P<thread>[^']+)' panicked at (?:'(?P<msg>.*)', )?(?P<path>` + pathTok + `):(?P<line>\d+):(?P<col>\d+):?$`,
@@ -458,6 +482,13 @@ var Rules = []Rule{
 		Title:    "${mod} ${test}: ${locmsg}", After: 10, AfterMode: "indented",
 		LocPattern: `^\s+(?P<path>` + pathTok + `\.exs?):(?P<line>\d+)$`},
 
+	// package:test / flutter test expanded reporter: "00:02 +1 -1: name [E]"
+	// then the message and a stack of "path line:col  member" frames.
+	{ID: "dart-test", Category: Test, Priority: PriorityTest, Confidence: 0.85,
+		Literals: []string{" [E]"},
+		Pattern:  `^\d+:\d+ \+\d+(?: ~\d+)? -\d+: (?:\S+\.dart: )?(?P<test>.+?) \[E\]$`,
+		Title:    "${test}: ${next}", After: 16, StopAt: `^\d+:\d+ \+\d+`,
+		LocPattern: `^\s+(?P<path>[\w./-]+\.dart) (?P<line>\d+):(?P<col>\d+)\s`},
 	{ID: "gtest", Category: Test, Priority: PriorityTest, Confidence: 0.9,
 		Literals: []string{"[  FAILED  ]"},
 		Pattern:  `^\[  FAILED  \] (?P<test>[\w/]+\.[\w/]+)(?:, where .*)?(?: \(\d+ ms\))?$`,
