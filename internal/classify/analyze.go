@@ -426,6 +426,9 @@ func (a *analysis) apply(r *compiledRule, ln *logparse.Line, text string, m []in
 		vars["path"] = a.rubocopPath()
 	}
 	vars[makeDirVar] = a.currentMakeDir()
+	if a.parallelMake() {
+		vars[makePendingVar] = a.openMakeDirs()
+	}
 	if r.Group {
 		if prev := a.lastOf(r); prev != nil && ln.Number-prev.last <= 12 && len(prev.root) < 12 {
 			prev.root = append(prev.root, excerptLine(ln.Text))
@@ -564,7 +567,9 @@ func (f *finding) addLoc(a *analysis, vars map[string]string) {
 		dir = f.vars[makeDirVar]
 	}
 	p = inMakeDir(dir, p)
-	f.addLocation(Location{Path: relPath(p, a.opts.RepoPrefixes), Line: line, Column: col})
+	l := Location{Path: relPath(p, a.opts.RepoPrefixes), Line: line, Column: col}
+	f.addLocation(l)
+	a.notePendingLoc(f, vars, l.Path)
 }
 
 func (f *finding) addLocation(l Location) {

@@ -14,6 +14,12 @@ import (
 // when the finding started; relative locations are joined to it.
 const makeDirVar = "_makedir"
 
+// makePendingVar marks a finding that started while parallel sub-makes
+// (make -j) had several sibling directories open: its relative locations
+// are left as printed until make says which directory failed (see
+// resolveMakeDir). Its value lists the open directories, one per line.
+const makePendingVar = "_makepending"
+
 // maxMakeDirs bounds the directory stack (make nests a few levels).
 const maxMakeDirs = 32
 
@@ -41,20 +47,111 @@ func (a *analysis) makeDir(enter bool, dir string) {
 	// Leave the innermost matching directory; an unmatched leave (the
 	// enter was cut off) leaves the stack alone.
 	for i := n - 1; i >= 0; i-- {
-		if a.makeDirs[i].raw == dir {
-			a.makeDirs = a.makeDirs[:i]
-			return
+		if a.makeDirs[i].raw != dir {
+			continue
+		}
+		if a.parallelMake() {
+			a.resolveMakeDir(a.makeDirs[i])
+		}
+		// Directories entered after this one and not under it are
+		// parallel siblings (make -j) that are still open.
+		keep := a.makeDirs[:i]
+		for _, e := range a.makeDirs[i+1:] {
+			if !underDir(e.raw, dir) {
+				keep = append(keep, e)
+			}
+		}
+		a.makeDirs = keep
+		return
+	}
+}
+
+// underDir reports whether directory d is dir or below it.
+func underDir(d, dir string) bool {
+	dir = strings.TrimSuffix(dir, "/")
+	return d == dir || len(d) > len(dir) && d[len(dir)] == '/' && strings.HasPrefix(d, dir)
+}
+
+// parallelMake reports whether the innermost directory is not below the one
+// entered before it: sequential recursive makes leave a directory before
+// entering a sibling, so this is make -j interleaving sibling sub-makes,
+// and which of them printed a line is unknown.
+func (a *analysis) parallelMake() bool {
+	n := len(a.makeDirs)
+	return n >= 2 && !underDir(a.makeDirs[n-1].raw, a.makeDirs[n-2].raw)
+}
+
+// currentMakeDir returns the directory make is in, repository-relative, or
+// "" outside any make directory, at the repository root, or when parallel
+// sub-makes make it ambiguous.
+func (a *analysis) currentMakeDir() string {
+	if len(a.makeDirs) == 0 || a.parallelMake() {
+		return ""
+	}
+	return a.makeDirs[len(a.makeDirs)-1].rel
+}
+
+// openMakeDirs lists the directories on make's stack, one per line.
+func (a *analysis) openMakeDirs() string {
+	var b strings.Builder
+	for _, e := range a.makeDirs {
+		b.WriteString(e.raw)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// resolveMakeDir runs when parallel sub-makes leave directory e. GNU make
+// prints a failing sub-make's "make[N]: *** [...] Error" line right before
+// its "Leaving directory": then e is the directory that failed, and the
+// relative locations of the findings that started while e was open join it.
+func (a *analysis) resolveMakeDir(e makeDirEntry) {
+	if a.n == 0 {
+		return
+	}
+	prev := a.ring[(a.n-1)%ringSize].text
+	if !bytes.HasPrefix(prev, []byte("make")) || !bytes.Contains(prev, []byte(": *** ")) {
+		return
+	}
+	for _, f := range a.found {
+		open, ok := f.vars[makePendingVar]
+		if !ok || !strings.Contains(open, e.raw+"\n") {
+			continue
+		}
+		rel := f.vars[makeRelVar]
+		delete(f.vars, makePendingVar)
+		delete(f.vars, makeRelVar)
+		for i, l := range f.locs {
+			if strings.Contains(rel, "\n"+l.Path+"\n") {
+				f.locs[i].Path = inMakeDir(e.rel, l.Path)
+			}
 		}
 	}
 }
 
-// currentMakeDir returns the directory make is in, repository-relative, or
-// "" outside any make directory or at the repository root.
-func (a *analysis) currentMakeDir() string {
-	if len(a.makeDirs) == 0 {
-		return ""
+// makeRelVar lists, one per line, the locations of a pending finding (see
+// makePendingVar) that were printed as relative paths: only those join the
+// directory that failed.
+const makeRelVar = "_makerel"
+
+// notePendingLoc remembers that location path p of finding f, added while
+// parallel sub-makes were ambiguous, was printed relative.
+func (a *analysis) notePendingLoc(f *finding, vars map[string]string, p string) {
+	if f.vars == nil || vars[makeDirVar] != "" {
+		return
 	}
-	return a.makeDirs[len(a.makeDirs)-1].rel
+	if _, ok := f.vars[makePendingVar]; !ok {
+		return
+	}
+	printed := vars["path"]
+	if printed == "" || strings.HasPrefix(printed, "/") || strings.Contains(printed, "://") || (len(printed) > 1 && printed[1] == ':') {
+		return
+	}
+	rel := f.vars[makeRelVar]
+	if rel == "" {
+		rel = "\n"
+	}
+	f.vars[makeRelVar] = rel + p + "\n"
 }
 
 // inMakeDir joins a relative path printed by a tool that make ran in dir.
