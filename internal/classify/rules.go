@@ -474,7 +474,7 @@ var Rules = []Rule{
 	{ID: "phpunit", Category: Test, Priority: PriorityTest, Confidence: 0.85, State: "phpunit",
 		Literals: []string{"::test", "::it_", "::Test"},
 		Pattern:  `^\d+\) (?P<test>[\w\\]+::\w+.*)$`,
-		Title:    "${test}: ${next}", After: 6,
+		Title:    "${test}: ${next}", After: 24, StopAt: `^\d+\) |^(?:FAILURES|ERRORS)!$|^There (?:was|were) \d+ `,
 		LocPattern: `^(?P<path>/?` + pathTok + `\.php):(?P<line>\d+)$`},
 	{ID: "exunit", Category: Test, Priority: PriorityTest, Confidence: 0.85,
 		Literals: []string{") test "},
