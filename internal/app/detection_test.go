@@ -135,9 +135,19 @@ func TestDetectionEndToEnd(t *testing.T) {
 	if accepted == 0 || !strings.Contains(ws.Body, `"configured":true`) || strings.Contains(ws.Body, `"deliveries_24h":0`) {
 		t.Fatalf("no delivery accepted (%d): %s", accepted, ws.Body)
 	}
-	r := do(t, "GET", fmt.Sprintf("%s/builds/%d", e.api, b.ID), e.admin, nil)
-	if r.Status != 200 || !strings.Contains(r.Body, `"jobs":[{`) {
-		t.Fatalf("build detail: %d %s", r.Status, r.Body)
+	// The build may reach "failed" through the poll that connecting started
+	// before its jobs arrive (by job.* webhooks or the poll's detail fetch):
+	// wait, bounded, for the jobs too.
+	var r resp
+	for i := 0; ; i++ {
+		r = do(t, "GET", fmt.Sprintf("%s/builds/%d", e.api, b.ID), e.admin, nil)
+		if r.Status == 200 && strings.Contains(r.Body, `"jobs":[{`) {
+			break
+		}
+		if i == 300 {
+			t.Fatalf("build detail never got its jobs: %d %s", r.Status, r.Body)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	// Duplicated and reordered deliveries: processed once, never backwards.
