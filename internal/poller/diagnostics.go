@@ -84,6 +84,9 @@ func checkPipelines(f Facts) Check {
 		return Check{ID: id, Status: Fail, Message: "No pipelines are visible to the token.",
 			Remedy: "Check that the token's user belongs to teams with access to the pipelines, and that the poller has run."}
 	}
+	if len(f.Pipelines) == 1 {
+		return Check{ID: id, Status: Pass, Message: "1 pipeline visible."}
+	}
 	return Check{ID: id, Status: Pass, Message: fmt.Sprintf("%d pipelines visible.", len(f.Pipelines))}
 }
 
