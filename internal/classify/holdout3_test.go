@@ -105,58 +105,6 @@ func expandRepeats(path string) ([]byte, bool, error) {
 	return out.Bytes(), crlf, sc.Err()
 }
 
-// TestHoldout3Score holds the analyser to the bar on the third holdout set
-// (90% root cause and category, 95% detection, no false positive) and logs
-// each miss.
-func TestHoldout3Score(t *testing.T) {
-	cases, err := LoadCorpus(holdout3Dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := ScoreCorpus(cases, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sc.Failing < 30 || sc.Passing < 8 {
-		t.Errorf("holdout3 has %d failing and %d passing logs, want at least 30 and 8", sc.Failing, sc.Passing)
-	}
-	for _, c := range sc.Cases {
-		if !c.OK() {
-			t.Logf("miss %s: %v", c.Name, c.Problems)
-		}
-	}
-	if sc.RootCauseRate() < 90 || sc.CategoryAccuracy() < 90 || sc.FalsePositives > 0 || sc.DetectionRate() < 95 {
-		t.Errorf("holdout3 score below the bar: root %.1f%% category %.1f%% detection %.1f%% false positives %d",
-			sc.RootCauseRate(), sc.CategoryAccuracy(), sc.DetectionRate(), sc.FalsePositives)
-	}
-}
-
-// TestHoldout3PassingLogsWithoutGate checks that the third holdout's passing
-// logs stay quiet on the rules alone, except Buildkite logs that run
-// commands whose failure is tolerated ("|| true"), which rely on the gate.
-func TestHoldout3PassingLogsWithoutGate(t *testing.T) {
-	cases, err := LoadCorpus(holdout3Dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range cases {
-		if !c.Expect.Passing {
-			continue
-		}
-		b, err := os.ReadFile(c.Path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if bytes.Contains(b, []byte("\x1b_bk;t=")) && tolerated.Match(b) {
-			continue
-		}
-		res := analyzeFile(t, c.Path, Options{ignoreExitStatus: true})
-		for _, f := range res.Failures {
-			t.Errorf("%s: reported [%s] %q from %q", c.Name, f.Category, f.Title, f.Excerpt[0])
-		}
-	}
-}
-
 // TestIsDiffHeader checks which would-be group headers are the two sides
 // of an assertion diff.
 func TestIsDiffHeader(t *testing.T) {
