@@ -50,7 +50,9 @@ type Options struct {
 	MaxJUnitArtifacts int
 	// MinBudget is the number of remaining Buildkite requests in the
 	// current rate-limit window under which the analysis stops and asks to
-	// be retried after the window resets (default 20).
+	// be retried after the window resets (default 20). The analysis also
+	// always leaves half of the window's limit to everything else the
+	// token does (polling, verification, people's own tools).
 	MinBudget int
 	// Classify is passed to the classifier; its Redactor is replaced by the
 	// job's.
@@ -208,10 +210,12 @@ func selectJobs(jobs []bk.JobJSON) []selected {
 }
 
 // budget returns a *RetryLaterError when the last seen rate-limit snapshot
-// has fewer than MinBudget requests left in a window that has not reset.
+// (the tighter of the organization's and the user's windows) has fewer than
+// max(MinBudget, half its limit) requests left in a window that has not
+// reset.
 func (r *run) budget() error {
 	s := r.src.RateLimit()
-	if s.SeenAt.IsZero() || s.Limit == 0 || s.Remaining >= r.opts.MinBudget {
+	if s.SeenAt.IsZero() || s.Limit == 0 || s.Remaining >= max(r.opts.MinBudget, s.Limit/2) {
 		return nil
 	}
 	if !s.Reset.After(r.opts.Now()) {

@@ -245,15 +245,32 @@ func (p *Poller) take(b *budget) (ok bool, wait time.Time) {
 	return true, time.Time{}
 }
 
-// observe records the budget a response reported. Reset times are wall
-// clock readings; they are carried over to the poller's clock as durations.
+// observe records the budget a response reported. Buildkite limits both
+// the organization (200/min) and each token's user (50/min), and the user's
+// window is shared with everything else kitewatch does with the token
+// (verification, analysis), so the budget follows the tighter of the two:
+// the smaller limit and the smaller remainder. Reset times are wall clock
+// readings; they are carried over to the poller's clock as durations.
 func (b *budget) observe(s bk.RateLimitSnapshot, now time.Time) {
-	if s.SeenAt.IsZero() || s.Org == nil {
+	if s.SeenAt.IsZero() {
 		return
 	}
-	b.limit, b.remaining = max(1, s.Org.Limit), s.Org.Remaining
-	if !s.Org.Reset.IsZero() {
-		b.reset = now.Add(time.Until(s.Org.Reset))
+	seen := false
+	for _, sc := range []*bk.RateLimitScope{s.Org, s.User} {
+		if sc == nil {
+			continue
+		}
+		if !seen || sc.Limit < b.limit {
+			b.limit = max(1, sc.Limit)
+		}
+		if !seen || sc.Remaining < b.remaining {
+			b.remaining = sc.Remaining
+			b.reset = time.Time{}
+			if !sc.Reset.IsZero() {
+				b.reset = now.Add(time.Until(sc.Reset))
+			}
+		}
+		seen = true
 	}
 }
 

@@ -60,7 +60,11 @@ type uiServer struct {
 
 func startUIServer(t *testing.T) *uiServer {
 	t.Helper()
-	sim := bksim.New(bksim.Demo())
+	// Generous rate limits: these walks click through more than a person
+	// would in a minute, and the background poll and analyses that
+	// connecting starts share the token's window. Rate limiting itself is
+	// tested in the poller, analysis and integration packages.
+	sim := bksim.New(bksim.Demo(), bksim.WithRateLimits(2000, 1000))
 	hs := httptest.NewServer(sim)
 	t.Cleanup(func() { hs.Close(); sim.Close() })
 
