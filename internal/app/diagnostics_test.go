@@ -140,6 +140,13 @@ func TestDiagnosticsScenarios(t *testing.T) {
 	if !strings.Contains(got["commit_status"].Message, "api") || !strings.Contains(got["pull_request_builds"].Message, "api") {
 		t.Fatalf("setting checks do not name the pipeline: %+v %+v", got["commit_status"], got["pull_request_builds"])
 	}
+	// Connected but no builds yet: the Builds page says why and what to do.
+	page := getPage(t, signIn(t, srv.URL), srv.URL+"/orgs/acme/builds")
+	for _, want := range []string{"No builds yet", "kitewatch polls Buildkite every hour", "Configure the webhook for instant updates", "Open the diagnostics"} {
+		if !strings.Contains(page, want) {
+			t.Fatalf("connected, empty Builds page lacks %q", want)
+		}
+	}
 
 	var hookURL, hookToken string
 	steps := []struct {
