@@ -176,35 +176,24 @@ func bkConnectCmd(e *env) *cobra.Command {
 }
 
 func bkStatusCmd(e *env) *cobra.Command {
-	var f apiFlags
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "status --org SLUG",
-		Short: "Show the Buildkite integration's status",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := f.client(true)
-			if err != nil {
-				return err
-			}
-			var st integration.Status
-			if err := c.do(cmd.Context(), "GET", c.orgPath("/integrations/buildkite"), nil, &st); err != nil {
-				return err
-			}
-			return output(e, asJSON, st, func(w io.Writer) { printStatus(w, st) })
-		},
-	}
-	f.bind(cmd.Flags())
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
+	return statusCmd(e, "status --org SLUG", "Show the Buildkite integration's status",
+		"GET", "/integrations/buildkite", false)
 }
 
 func bkVerifyCmd(e *env) *cobra.Command {
+	return statusCmd(e, "verify --org SLUG", "Re-verify the stored Buildkite token now",
+		"POST", "/integrations/buildkite/verify", true)
+}
+
+// statusCmd builds a command that sends method to the organization's path
+// and prints the integration status it answers. With mustBeConnected, the
+// command exits 1 when the status is anything but connected.
+func statusCmd(e *env, use, short, method, path string, mustBeConnected bool) *cobra.Command {
 	var f apiFlags
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "verify --org SLUG",
-		Short: "Re-verify the stored Buildkite token now",
+		Use:   use,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := f.client(true)
@@ -212,13 +201,13 @@ func bkVerifyCmd(e *env) *cobra.Command {
 				return err
 			}
 			var st integration.Status
-			if err := c.do(cmd.Context(), "POST", c.orgPath("/integrations/buildkite/verify"), nil, &st); err != nil {
+			if err := c.do(cmd.Context(), method, c.orgPath(path), nil, &st); err != nil {
 				return err
 			}
 			if err := output(e, asJSON, st, func(w io.Writer) { printStatus(w, st) }); err != nil {
 				return err
 			}
-			if st.Status != "connected" {
+			if mustBeConnected && st.Status != "connected" {
 				return &exitError{code: 1, err: errors.New("")}
 			}
 			return nil
