@@ -221,10 +221,15 @@ func (s *Service) auditFailure(ctx context.Context, org ci.Org, a Actor, action 
 // integration connected. When it fails nothing is stored, any previous
 // connection is left untouched, and the error is a *VerificationError.
 func (s *Service) Connect(ctx context.Context, org ci.Org, a Actor, token secrets.Secret, bkOrg string) (Status, bk.Report, error) {
+	bkOrg = strings.TrimSpace(bkOrg)
+	if !validBuildkiteSlug(bkOrg) {
+		return Status{}, bk.Report{}, ci.Errorf(ci.ErrInvalid, "invalid_organization",
+			"the Buildkite organization must be its slug, as in buildkite.com/<slug>: letters, digits, dashes and underscores only")
+	}
 	if err := s.allowAttempt(org); err != nil {
 		return Status{}, bk.Report{}, err
 	}
-	r := s.verify(ctx, token, bk.VerifyOptions{Organization: strings.TrimSpace(bkOrg)})
+	r := s.verify(ctx, token, bk.VerifyOptions{Organization: bkOrg})
 	if !r.OK() {
 		s.auditFailure(ctx, org, a, "buildkite.connect", r)
 		return Status{}, r, &VerificationError{Report: r}
@@ -241,6 +246,23 @@ func (s *Service) Connect(ctx context.Context, org ci.Org, a Actor, token secret
 	}
 	st, err := s.Status(ctx, org)
 	return st, r, err
+}
+
+// validBuildkiteSlug reports whether slug is empty (let the token's only
+// organization be chosen) or shaped like a Buildkite organization slug. The
+// slug becomes part of API paths (go-buildkite does not escape it), so
+// anything that could change the path ("/", "..", "?", "#", "%") is refused
+// before a request is sent.
+func validBuildkiteSlug(slug string) bool {
+	if len(slug) > 100 {
+		return false
+	}
+	for _, r := range slug {
+		if (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '-' && r != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // store seals token and saves the integration as connected, with its check

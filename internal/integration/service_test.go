@@ -427,3 +427,30 @@ func TestNoTokenInLogsOrErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectRefusesPathShapedOrganization checks that a Buildkite
+// organization that could change the API path is refused as invalid input
+// before anything is sent to Buildkite, and that nothing is stored.
+func TestConnectRefusesPathShapedOrganization(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	for _, org := range []string{"acme/../../user", "..", "acme?x=1", "acme#", "acme%2F..", "acme/pipelines", "ac me",
+		strings.Repeat("a", 101)} {
+		before := len(e.sim.Requests())
+		_, _, err := e.svc.Connect(ctx, e.acme, admin, tok("good"), org)
+		var ce *ci.Error
+		if !errors.Is(err, ci.ErrInvalid) || !errors.As(err, &ce) || ce.Code != "invalid_organization" {
+			t.Fatalf("Connect(%q) err = %v, want invalid_organization", org, err)
+		}
+		if n := len(e.sim.Requests()) - before; n != 0 {
+			t.Fatalf("Connect(%q) sent %d requests to Buildkite", org, n)
+		}
+	}
+	if _, err := e.db.Integration(ctx, e.acme.ID, integration.Kind); !errors.Is(err, ci.ErrNotFound) {
+		t.Fatalf("a refused connect stored something: %v", err)
+	}
+	// Slugs as Buildkite writes them still connect.
+	if _, _, err := e.svc.Connect(ctx, e.acme, admin, tok("good"), " acme "); err != nil {
+		t.Fatalf("Connect(acme): %v", err)
+	}
+}
