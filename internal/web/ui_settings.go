@@ -102,9 +102,13 @@ func roleWords(r ci.Role) string {
 }
 
 // memberName finds a member's email for messages; it falls back to the id.
+// Only members of p's organization are named: a user id from another
+// organization gives the fallback, never that user's email.
 func (s *Server) memberName(r *http.Request, p *principal, id int64) string {
-	if u, err := s.db.UserByID(r.Context(), id); err == nil {
-		return u.Email
+	if _, err := s.db.Membership(r.Context(), p.Org.ID, id); err == nil {
+		if u, err := s.db.UserByID(r.Context(), id); err == nil {
+			return u.Email
+		}
 	}
 	return "member " + strconv.FormatInt(id, 10)
 }
