@@ -174,6 +174,15 @@ func (s *Server) ui(h uiHandler) http.Handler {
 		}
 		p := &principal{User: u, Session: sess}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			// Parse the form first: a body over the limit is a 413 and an
+			// unreadable one a 422, not a missing CSRF token (403).
+			if err := r.ParseForm(); err != nil {
+				if !middleware.IsBodyTooLarge(err) {
+					err = ci.Errorf(ci.ErrInvalid, "malformed_form", "the form could not be read: reload the page and try again")
+				}
+				s.uiError(w, r, err)
+				return
+			}
 			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(sess.CSRFToken)) != 1 {
 				s.uiError(w, r, ci.Errorf(ci.ErrForbidden, "csrf", "this form has expired: go back, reload the page and try again"))
 				return
