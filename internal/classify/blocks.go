@@ -176,7 +176,6 @@ type goPanicBlock struct {
 	msg     string
 	n       int
 	inStack bool
-	frames  int
 	locDone bool
 	running bool
 }

@@ -59,7 +59,7 @@ func (s *Server) testEngineRoutes() {
 		expanded := boolParam(c.r.URL.Query(), "include_failure_expanded")
 		var out []failedExecJSON
 		for _, e := range r.failures {
-			out = append(out, c.rd().failedExecX(r, e, expanded))
+			out = append(out, c.rd().failedExec(r, e, expanded))
 		}
 		writeJSON(c.w, 200, nonNil(paginate(c, out)))
 		return nil
@@ -254,11 +254,7 @@ type failedExecJSON struct {
 	FailureExpanded  []failureExpandedJSON `json:"failure_expanded,omitempty"`
 }
 
-func (rd renderer) failedExec(r *run, e *execution) failedExecJSON {
-	return rd.failedExecX(r, e, false)
-}
-
-func (rd renderer) failedExecX(r *run, e *execution, expanded bool) failedExecJSON {
+func (rd renderer) failedExec(r *run, e *execution, expanded bool) failedExecJSON {
 	runURL, runWeb := rd.runURL(r)
 	t := rd.test(e.test, false).(testJSON)
 	out := failedExecJSON{

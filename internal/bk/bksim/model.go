@@ -191,8 +191,6 @@ type logSource struct {
 	gen  *loggen.Spec
 }
 
-func (l logSource) empty() bool { return l.text == nil && l.file == "" && l.gen == nil }
-
 // size returns the log length in bytes.
 func (l logSource) size() (int64, error) {
 	switch {

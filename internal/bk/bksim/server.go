@@ -49,7 +49,7 @@ type Server struct {
 	mux     *http.ServeMux
 
 	orgLimit, userLimit int
-	rlOrg, rlUser       map[string]*rateWindow_
+	rlOrg, rlUser       map[string]*rateCount
 
 	faults    []*Fault
 	nextFault int
@@ -57,13 +57,13 @@ type Server struct {
 
 	hooks *hookHub
 
-	nextBuildSeq int
-	closed       chan struct{}
-	closeOnce    sync.Once
-	wg           sync.WaitGroup
+	closed    chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
 }
 
-type rateWindow_ struct {
+// rateCount counts the requests made in the rate-limit window that began at start.
+type rateCount struct {
 	start time.Time
 	count int
 }
@@ -105,7 +105,7 @@ func WithWebhookRetry(attempts int, backoff time.Duration) Option {
 func New(sc *Scenario, opts ...Option) *Server {
 	s := &Server{
 		sc: sc, clock: time.Now, webBase: "https://buildkite.com", orgLimit: DefaultOrgLimit, userLimit: DefaultUserLimit,
-		rlOrg: map[string]*rateWindow_{}, rlUser: map[string]*rateWindow_{}, closed: make(chan struct{}),
+		rlOrg: map[string]*rateCount{}, rlUser: map[string]*rateCount{}, closed: make(chan struct{}),
 	}
 	s.hooks = newHookHub(s)
 	for _, o := range opts {
@@ -346,11 +346,11 @@ func ipAllowed(remote string, allowed []netip.Prefix) bool {
 	return false
 }
 
-func (s *Server) window(m map[string]*rateWindow_, key string) *rateWindow_ {
+func (s *Server) window(m map[string]*rateCount, key string) *rateCount {
 	now := s.now()
 	w := m[key]
 	if w == nil || !now.Before(w.start.Add(rateWindow)) {
-		w = &rateWindow_{start: now}
+		w = &rateCount{start: now}
 		m[key] = w
 	}
 	return w
@@ -366,7 +366,7 @@ func (s *Server) rateLimit(c *call, slug string) error {
 	}
 	uw := s.window(s.rlUser, c.tok.user.id)
 	uw.count++
-	ow := &rateWindow_{start: s.now()}
+	ow := &rateCount{start: s.now()}
 	if slug != "" {
 		ow = s.window(s.rlOrg, slug)
 		ow.count++
