@@ -176,6 +176,11 @@ func (s *Server) addMemberFor(r *http.Request, p *principal, in memberInput) (ci
 			if in.Password == "" {
 				return ci.Errorf(ci.ErrInvalid, "password_required", "this person has no kitewatch account yet: give an initial password (they can change it later)")
 			}
+			if strings.TrimSpace(in.Name) != "" {
+				if err := validName(in.Name); err != nil {
+					return err
+				}
+			}
 			if err := auth.ValidatePassword(in.Password); err != nil {
 				return err
 			}

@@ -421,6 +421,12 @@ func (s *Server) setupSubmit(w http.ResponseWriter, r *http.Request) {
 		fail(err)
 		return
 	}
+	if in["Name"] != "" {
+		if err := validName(in["Name"]); err != nil {
+			fail(err)
+			return
+		}
+	}
 	if err := auth.ValidatePassword(pw); err != nil {
 		fail(err)
 		return
