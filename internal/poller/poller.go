@@ -44,13 +44,14 @@ type Options struct {
 	// Registry receives the poller metrics; nil for none.
 	Registry prometheus.Registerer
 	Now      func() time.Time
-	// BudgetFraction is the share of the organization's per-minute limit the
-	// poller may use (default 0.5).
+	// BudgetFraction is the share of the per-minute limit the poller may use
+	// (default 0.5). The limit is the tighter of the organization's and the
+	// token user's windows (see budget.observe).
 	BudgetFraction float64
 	// DefaultLimit is assumed until a response reports the limit (default 200).
 	DefaultLimit int
-	// Reserve is the share of the organization's limit always left to other
-	// tools: no call is made while fewer requests remain (default 0.1).
+	// Reserve is the share of the limit always left to other tools: no call
+	// is made while fewer requests remain (default 0.1).
 	Reserve float64
 	// Lookback is how far back the first poll of an organization looks
 	// (default 1h); use a backfill for more.
@@ -218,7 +219,7 @@ func (p *Poller) lockOrg(orgID int64) func() {
 	return l.Unlock
 }
 
-// cap is the poller's share of the organization's window.
+// cap is the poller's share of the current rate-limit window.
 func (p *Poller) cap(b *budget) int { return max(1, int(float64(b.limit)*p.o.BudgetFraction)) }
 
 // take reserves one call, or reports when the next window starts.
