@@ -40,8 +40,8 @@ func (s *Server) configureWebhook(r *http.Request, p *principal, mode string) (W
 	if err != nil {
 		return WebhookSetup{}, fmt.Errorf("configure webhook of org %d: %w", p.Org.ID, err)
 	}
-	s.audit(r, ci.AuditEvent{OrgID: &p.Org.ID, Actor: p.User.Email, Action: "buildkite.webhook.configure",
-		Target: "buildkite", Outcome: ci.OutcomeSuccess, ClientIP: clientIP(r), Details: map[string]string{"mode": mode}})
+	s.audit(r, ci.AuditEvent{OrgID: &p.Org.ID, ActorID: p.actorID(), Actor: p.User.Email, Action: "buildkite.webhook.configure",
+		Target: "buildkite", Outcome: ci.OutcomeSuccess, ClientIP: clientIP(r), Details: map[string]string{"mode": setup.Mode}})
 	return setup, nil
 }
 
