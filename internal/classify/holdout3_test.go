@@ -3,11 +3,9 @@ package classify
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,46 +27,10 @@ func TestGenerateHoldout3(t *testing.T) {
 	if !*genHoldout3 {
 		t.Skip("run with -gen-holdout3 to regenerate the third holdout set")
 	}
-	srcs, err := filepath.Glob(filepath.Join(holdout3Dir, "src", "*.txt"))
-	if err != nil || len(srcs) == 0 {
-		t.Fatalf("no sources: %v", err)
-	}
-	tmp := t.TempDir()
-	for _, src := range srcs {
-		name := strings.TrimSuffix(filepath.Base(src), ".txt")
-		expanded, crlf, err := expandRepeats(src)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		exp := filepath.Join(tmp, name+".txt")
-		if err := os.WriteFile(exp, expanded, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		logb, want, err := renderSource(name, exp)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		plain, body, err := plainBody(exp)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if plain {
-			logb = body
-		}
-		if crlf {
-			logb = bytes.ReplaceAll(logb, []byte("\n"), []byte("\r\n"))
-		}
-		if err := os.WriteFile(filepath.Join(holdout3Dir, name+".log"), logb, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		eb, _ := json.MarshalIndent(want, "", "  ")
-		if err := os.WriteFile(filepath.Join(holdout3Dir, name+".expected.json"), append(eb, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	generateHoldout(t, holdout3Dir)
 }
 
-// expandRepeats reads a holdout3 source, expands its "{repeat N} text"
+// expandRepeats reads a holdout source, expands its "{repeat N} text"
 // lines and reports whether it asks for CRLF line endings.
 func expandRepeats(path string) ([]byte, bool, error) {
 	f, err := os.Open(path)

@@ -28,28 +28,49 @@ func TestGenerateHoldout(t *testing.T) {
 	if !*genHoldout {
 		t.Skip("run with -gen-holdout to regenerate the holdout set")
 	}
-	srcs, err := filepath.Glob(filepath.Join(holdoutDir, "src", "*.txt"))
+	generateHoldout(t, holdoutDir)
+}
+
+// generateHoldout turns dir/src/*.txt into dir/*.log and
+// dir/*.expected.json. Besides the plain-text header, a source may use the
+// extensions that expandRepeats reads ("{repeat N} text" lines and
+// "#! crlf: true").
+func generateHoldout(t *testing.T, dir string) {
+	t.Helper()
+	srcs, err := filepath.Glob(filepath.Join(dir, "src", "*.txt"))
 	if err != nil || len(srcs) == 0 {
 		t.Fatalf("no sources: %v", err)
 	}
+	tmp := t.TempDir()
 	for _, src := range srcs {
 		name := strings.TrimSuffix(filepath.Base(src), ".txt")
-		logb, exp, err := renderSource(name, src)
+		expanded, crlf, err := expandRepeats(src)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		plain, body, err := plainBody(src)
+		exp := filepath.Join(tmp, name+".txt")
+		if err := os.WriteFile(exp, expanded, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		logb, want, err := renderSource(name, exp)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		plain, body, err := plainBody(exp)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		if plain {
 			logb = body
 		}
-		if err := os.WriteFile(filepath.Join(holdoutDir, name+".log"), logb, 0o644); err != nil {
+		if crlf {
+			logb = bytes.ReplaceAll(logb, []byte("\n"), []byte("\r\n"))
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".log"), logb, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		eb, _ := json.MarshalIndent(exp, "", "  ")
-		if err := os.WriteFile(filepath.Join(holdoutDir, name+".expected.json"), append(eb, '\n'), 0o644); err != nil {
+		eb, _ := json.MarshalIndent(want, "", "  ")
+		if err := os.WriteFile(filepath.Join(dir, name+".expected.json"), append(eb, '\n'), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
