@@ -64,11 +64,18 @@ func (x q) SaveAnalysis(ctx context.Context, a ci.Analysis) (ci.Analysis, error)
 	if err != nil {
 		return ci.Analysis{}, fmt.Errorf("encode analysed jobs: %w", err)
 	}
+	// The build must be the organization's: an analysis is never stored
+	// under, nor replaces one of, another organization's build.
+	var one int
+	if err := x.w.QueryRowContext(ctx, `SELECT 1 FROM builds WHERE org_id = $1 AND id = $2`, a.OrgID, a.BuildID).Scan(&one); err != nil {
+		return ci.Analysis{}, notFound(err, fmt.Sprintf("build %d of organization %d", a.BuildID, a.OrgID))
+	}
 	if _, err := x.w.ExecContext(ctx, `DELETE FROM findings WHERE analysis_id IN
-		(SELECT id FROM analyses WHERE build_id = $1 AND attempt = $2)`, a.BuildID, a.Attempt); err != nil {
+		(SELECT id FROM analyses WHERE org_id = $1 AND build_id = $2 AND attempt = $3)`, a.OrgID, a.BuildID, a.Attempt); err != nil {
 		return ci.Analysis{}, fmt.Errorf("delete previous findings of build %d attempt %d: %w", a.BuildID, a.Attempt, err)
 	}
-	if _, err := x.w.ExecContext(ctx, `DELETE FROM analyses WHERE build_id = $1 AND attempt = $2`, a.BuildID, a.Attempt); err != nil {
+	if _, err := x.w.ExecContext(ctx, `DELETE FROM analyses WHERE org_id = $1 AND build_id = $2 AND attempt = $3`,
+		a.OrgID, a.BuildID, a.Attempt); err != nil {
 		return ci.Analysis{}, fmt.Errorf("delete previous analysis of build %d attempt %d: %w", a.BuildID, a.Attempt, err)
 	}
 	if a.StartedAt.IsZero() {

@@ -13,6 +13,32 @@ import (
 
 func runAnalyses(t *testing.T, fresh func(t *testing.T) (*store.DB, *clock)) {
 	t.Run("Analyses", func(t *testing.T) { cur = t; db, c := fresh(t); testAnalyses(t, db, c) })
+	t.Run("AnalysisOfAnotherOrgsBuild", func(t *testing.T) { cur = t; db, _ := fresh(t); testAnalysisOfAnotherOrgsBuild(t, db) })
+}
+
+// testAnalysisOfAnotherOrgsBuild checks that an analysis naming another
+// organization's build is ci.ErrNotFound and leaves that build's analysis
+// as it was.
+func testAnalysisOfAnotherOrgsBuild(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	acme := must(db.CreateOrg(ctx, "acme", "Acme"))
+	other := must(db.CreateOrg(ctx, "other", "Other"))
+	b := insertBuild(t, db, ci.Build{OrgID: acme.ID, Pipeline: "api", Number: 1, State: ci.BuildFailed, Branch: "main", Attempt: 1})
+	kept := must(db.SaveAnalysis(ctx, ci.Analysis{OrgID: acme.ID, BuildID: b.ID, Attempt: 1, Status: ci.AnalysisDone,
+		Findings: []ci.Finding{{Category: "test", Title: "acme's finding", Fingerprint: "fp"}}}))
+	for _, orgID := range []int64{other.ID, 0} {
+		_, err := db.SaveAnalysis(ctx, ci.Analysis{OrgID: orgID, BuildID: b.ID, Attempt: 1, Status: ci.AnalysisRunning})
+		if !errors.Is(err, ci.ErrNotFound) {
+			t.Fatalf("SaveAnalysis under organization %d of acme's build: %v, want ErrNotFound", orgID, err)
+		}
+	}
+	got := must(db.LatestAnalysis(ctx, acme.ID, b.ID))
+	if got.ID != kept.ID || got.Status != ci.AnalysisDone || len(got.Findings) != 1 || got.Findings[0].Title != "acme's finding" {
+		t.Fatalf("acme's analysis changed: %+v", got)
+	}
+	if _, err := db.LatestAnalysis(ctx, other.ID, b.ID); !errors.Is(err, ci.ErrNotFound) {
+		t.Fatalf("LatestAnalysis for the other organization: %v", err)
+	}
 }
 
 func insertBuild(t *testing.T, db *store.DB, b ci.Build) ci.Build {
