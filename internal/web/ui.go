@@ -282,9 +282,18 @@ func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, user c
 	return nil
 }
 
+// safeNext returns next when it is a path on this site, else "/". Control
+// characters and spaces are refused too: browsers drop tabs and line breaks
+// from URLs, so "/\t/evil.example" would otherwise leave the site as
+// "//evil.example".
 func safeNext(next string) string {
 	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
 		return "/"
+	}
+	for i := 0; i < len(next); i++ {
+		if c := next[i]; c <= ' ' || c == 0x7f {
+			return "/"
+		}
 	}
 	return next
 }
