@@ -35,7 +35,8 @@ func errorStatus(err error) (status int, code, msg string) {
 	case middleware.IsBodyTooLarge(err):
 		return http.StatusRequestEntityTooLarge, "body_too_large", "the request body is too large"
 	case errors.As(err, &syn), errors.As(err, &typ), errors.Is(err, errMalformed):
-		return http.StatusBadRequest, "malformed_request", "the request body is not valid JSON of the expected shape"
+		// decodeJSON's messages say what is wrong without echoing values.
+		return http.StatusBadRequest, "malformed_request", or(safe, "the request body is not valid JSON of the expected shape")
 	case errors.Is(err, ci.ErrNotFound):
 		return http.StatusNotFound, or(code, "not_found"), or(safe, "not found")
 	case errors.Is(err, ci.ErrUnauthenticated):
