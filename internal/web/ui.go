@@ -176,10 +176,7 @@ func (s *Server) ui(h uiHandler) http.Handler {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			// Parse the form first: a body over the limit is a 413 and an
 			// unreadable one a 422, not a missing CSRF token (403).
-			if err := r.ParseForm(); err != nil {
-				if !middleware.IsBodyTooLarge(err) {
-					err = ci.Errorf(ci.ErrInvalid, "malformed_form", "the form could not be read: reload the page and try again")
-				}
+			if err := parseForm(r); err != nil {
 				s.uiError(w, r, err)
 				return
 			}
@@ -199,6 +196,16 @@ func (s *Server) ui(h uiHandler) http.Handler {
 			s.uiErrorFor(w, r, pg, err)
 		}
 	})
+}
+
+// parseForm reads a posted form: a body over the limit is the body-limit
+// error (413), an unreadable one ci.ErrInvalid (422).
+func parseForm(r *http.Request) error {
+	err := r.ParseForm()
+	if err == nil || middleware.IsBodyTooLarge(err) {
+		return err
+	}
+	return ci.Errorf(ci.ErrInvalid, "malformed_form", "the form could not be read: reload the page and try again")
 }
 
 // orgUI wraps an organization page; see orgAPI for the access rules.
@@ -312,6 +319,11 @@ func clientIP(r *http.Request) string { return middleware.ClientIPFrom(r.Context
 
 func (s *Server) signinSubmit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if err := parseForm(r); err != nil {
+		status, _, msg := errorStatus(err)
+		s.render(w, r, status, "signin", page{Title: "Sign in", Error: sentence(msg), Data: map[string]string{"Next": "/"}})
+		return
+	}
 	email := strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
 	pw := r.PostFormValue("password")
 	next := safeNext(r.PostFormValue("next"))
@@ -406,6 +418,11 @@ func (s *Server) setupForm(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) setupSubmit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if err := parseForm(r); err != nil && s.setupValid(r) {
+		status, _, msg := errorStatus(err)
+		s.render(w, r, status, "setup", page{Title: "Set up kitewatch", Error: sentence(msg), Data: map[string]string{}})
+		return
+	}
 	in := map[string]string{
 		"OrgName": strings.TrimSpace(r.PostFormValue("org_name")),
 		"OrgSlug": strings.ToLower(strings.TrimSpace(r.PostFormValue("org_slug"))),

@@ -8,12 +8,19 @@ import (
 	"testing"
 )
 
-// TestFormBodyLimits posts forms that cannot be read: each answer is the
-// 4xx that names the problem (not the CSRF refusal a missing field would
-// give), and nothing is created.
+// TestFormBodyLimits posts forms that cannot be read, to the setup link, the
+// sign-in form and a signed-in form: each answer is the 4xx that names the
+// problem (not a CSRF refusal or a wrong password), and nothing is created
+// or used up.
 func TestFormBodyLimits(t *testing.T) {
 	srv := startUIServer(t)
 	admin := newFormClient(t, srv.URL)
+	huge := url.Values{"email": {adminEmail}, "password": {adminPassword}, "pad": {strings.Repeat("a", 2<<20)}}.Encode()
+	for _, path := range []string{srv.SetupPath, "/signin"} {
+		if st, body := admin.doRaw("POST", path, huge); st != 413 || !strings.Contains(body, "The request body is too large.") {
+			t.Fatalf("POST %s over the limit: %d %s", path, st, body)
+		}
+	}
 	st, body := admin.do("POST", srv.SetupPath, url.Values{"org_name": {"Acme Inc"}, "org_slug": {"acme"}, "email": {adminEmail},
 		"name": {"Ada"}, "password": {adminPassword}, "password_confirm": {adminPassword}})
 	if st != 200 {
