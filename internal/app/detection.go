@@ -104,7 +104,7 @@ func (d *detection) PollNow(ctx context.Context, org ci.Org) (web.PollResult, er
 	rep, err := d.poller.RunNow(ctx, org.ID)
 	res := web.PollResult{Report: web.PollReport{Calls: rep.Calls, Builds: rep.Builds, Complete: rep.Complete}}
 	if err != nil {
-		res.Error = err.Error()
+		res.Error = poller.SafeError(err)
 	}
 	return res, nil
 }

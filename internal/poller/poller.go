@@ -429,7 +429,7 @@ func (p *Poller) finish(ctx context.Context, org ci.Org, r *run, rep Report, err
 	case errors.As(err, &rl):
 		// Someone used the organization's budget: wait, but the
 		// organization is not broken.
-		st.LastError, st.LastErrorAt = safeError(err), &now
+		st.LastError, st.LastErrorAt = SafeError(err), &now
 	case err == nil || errors.Is(err, ErrBudgetExhausted):
 		if err == nil {
 			st.LastSuccessAt = &now
@@ -439,7 +439,7 @@ func (p *Poller) finish(ctx context.Context, org ci.Org, r *run, rep Report, err
 		p.m.breaker.WithLabelValues(label).Set(0)
 	default:
 		st.Failures++
-		st.LastError, st.LastErrorAt = safeError(err), &now
+		st.LastError, st.LastErrorAt = SafeError(err), &now
 		if st.Failures >= p.o.BreakerThreshold {
 			d := p.o.BreakerCooldown << min(st.Failures-p.o.BreakerThreshold, 5)
 			d = min(d, 30*time.Minute)
@@ -451,9 +451,11 @@ func (p *Poller) finish(ctx context.Context, org ci.Org, r *run, rep Report, err
 	}
 }
 
-// safeError is the message stored for diagnostics. bk errors never contain
-// the token.
-func safeError(err error) string {
+// SafeError is the message stored for diagnostics and shown after Poll now.
+// It describes a poll failure for people: the Buildkite error kinds
+// in plain words, anything else as its (bounded) message, which the bk
+// client guarantees never contains the token.
+func SafeError(err error) string {
 	var rl *bk.RateLimitError
 	switch {
 	case errors.As(err, &rl):

@@ -209,6 +209,9 @@ func (s *Server) listPipelines(w http.ResponseWriter, r *http.Request, p *princi
 	if err != nil {
 		return err
 	}
+	if ps == nil {
+		ps = []ci.Pipeline{}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"pipelines": ps})
 	return nil
 }
