@@ -45,10 +45,12 @@ func NormaliseRepo(raw string) (string, bool) {
 		host, path = h, p
 	}
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	if host == "" || !allowed(host, ".-") {
+	if !validHost(host) {
 		return "", false
 	}
-	path = strings.Trim(path, "/")
+	// Keys are case-insensitive (hosts and the big providers' paths are), so
+	// fold first: "API.GIT" loses its suffix like "api.git" does.
+	path = strings.ToLower(strings.Trim(path, "/"))
 	path = strings.TrimSuffix(path, ".git")
 	path = strings.TrimSuffix(path, "/")
 	// Bitbucket Server serves clones under /scm/.
@@ -62,7 +64,7 @@ func NormaliseRepo(raw string) (string, bool) {
 			return "", false
 		}
 	}
-	return host + "/" + strings.ToLower(strings.Join(segs, "/")), true
+	return host + "/" + strings.Join(segs, "/"), true
 }
 
 // ProviderFor names the source provider of a pipeline from Buildkite's
@@ -105,6 +107,21 @@ func MapPipeline(p ci.Pipeline) ci.Pipeline {
 
 // allowed reports whether s has only ASCII letters, digits and the extra
 // characters.
+// validHost reports whether host is a DNS name or IPv4 address: dot-separated
+// labels of 1 to 63 letters, digits and inner hyphens. "." and "a..b" are not
+// hosts, so a key built from them could not be read back.
+func validHost(host string) bool {
+	if host == "" || len(host) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(host, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' || !allowed(label, "-") {
+			return false
+		}
+	}
+	return true
+}
+
 func allowed(s, extra string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]

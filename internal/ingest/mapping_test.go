@@ -36,6 +36,14 @@ func TestNormaliseRepo(t *testing.T) {
 		{"/srv/git/acme/api.git", ""},
 		{"https://github.com/acme/../api", ""},
 		{"git@:acme/api", ""},
+		{"..:0/0", ""},
+		{"0:0/.Git", ""},
+		{"git@github.com:Acme/API.GIT", "github.com/acme/api"},
+		{"https://./acme/api", ""},
+		{"git@a..b:acme/api", ""},
+		{"git@-a.test:acme/api", ""},
+		{"git@github.com.:acme/api", "github.com/acme/api"},
+		{"https://10.0.0.7/acme/api", "10.0.0.7/acme/api"},
 	} {
 		got, ok := NormaliseRepo(tc.in)
 		if got != tc.want || ok != (tc.want != "") {
