@@ -46,6 +46,13 @@ type server struct {
 // database in dataDir, logging at debug level into a buffer.
 func startServer(t *testing.T, dataDir string, opts ...func(*config.Config)) *server {
 	t.Helper()
+	return startServerClock(t, dataDir, nil, opts...)
+}
+
+// startServerClock is startServer with the store's clock (which the
+// webhook intake, the poller and the diagnostics read) set to now.
+func startServerClock(t *testing.T, dataDir string, now func() time.Time, opts ...func(*config.Config)) *server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"
@@ -59,7 +66,7 @@ func startServer(t *testing.T, dataDir string, opts ...func(*config.Config)) *se
 	}
 	logs, out := &syncBuffer{}, &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	db, err := sqlite.Open(ctx, filepath.Join(dataDir, sqlite.FileName), store.Options{})
+	db, err := sqlite.Open(ctx, filepath.Join(dataDir, sqlite.FileName), store.Options{Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

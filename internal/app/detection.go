@@ -42,9 +42,9 @@ func (a *App) wireDetection(d Deps) {
 	det := &detection{a: a, onConfigured: d.OnWebhookConfigured}
 	det.ingester = ingest.New(a.db, a.queue)
 	det.webhooks = webhook.New(webhook.Options{DB: a.db, Keys: d.Keys, Queue: a.queue, Ingester: det.ingester,
-		PublicURL: a.cfg.PublicURL, Logger: a.logger.With("component", "webhook"), Registry: a.registry})
+		PublicURL: a.cfg.PublicURL, Logger: a.logger.With("component", "webhook"), Registry: a.registry, Now: a.db.Now})
 	det.poller = poller.New(poller.Options{DB: a.db, Clients: a.integrations, Ingester: det.ingester,
-		Logger: a.logger.With("component", "poller"), Registry: a.registry})
+		Logger: a.logger.With("component", "poller"), Registry: a.registry, Now: a.db.Now})
 	det.webhooks.Register(a.queue)
 	tasks.Handle(a.queue, func(ctx context.Context, _ poller.PollArgs) error { return det.poller.RunAll(ctx) })
 	tasks.Handle(a.queue, func(ctx context.Context, b backfillArgs) error {
@@ -142,6 +142,7 @@ func (d *detection) Diagnostics(ctx context.Context, org ci.Org) ([]web.Diagnost
 		return nil, err
 	}
 	f.WebhookConfigured, f.LastDelivery = ws.Configured, ws.LastDeliveryAt
+	f.WebhookSince = ws.RotatedAt
 	if f.Poll, err = d.a.db.PollState(ctx, org.ID); err != nil {
 		return nil, fmt.Errorf("load poll state: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -118,11 +119,15 @@ func (e *detectEnv) runBuild(t *testing.T) {
 // (scenario, token scopes, pipeline settings, builds, webhooks, faults) and
 // calling kitewatch's own API, never its database.
 func TestDiagnosticsScenarios(t *testing.T) {
-	sim := bksim.New(diagScenario(t), bksim.WithWebhookRetry(3, 50*time.Millisecond))
+	// Buildkite and kitewatch share one clock that the test can move
+	// forward, as time passes between a webhook's setup and a build.
+	var offset atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	sim := bksim.New(diagScenario(t), bksim.WithWebhookRetry(3, 50*time.Millisecond), bksim.WithClock(now))
 	hs := httptest.NewServer(sim)
 	t.Cleanup(func() { hs.Close(); sim.Close() })
 	dir := t.TempDir()
-	srv := startServer(t, dir, func(c *config.Config) { c.BuildkiteAPIURL = hs.URL; c.PollInterval = time.Hour })
+	srv := startServerClock(t, dir, now, func(c *config.Config) { c.BuildkiteAPIURL = hs.URL; c.PollInterval = time.Hour })
 	admin, _, _ := seed(t, dir)
 	e := &detectEnv{simURL: hs.URL, sim: sim, srv: srv, admin: admin, api: srv.URL + "/api/v1/orgs/acme"}
 	r := do(t, "POST", e.api+"/integrations/buildkite", admin,
@@ -234,8 +239,18 @@ func TestDiagnosticsScenarios(t *testing.T) {
 				_, path, _ := strings.Cut(setup.URL, "/webhooks/")
 				hookURL, hookToken = e.srv.URL+"/webhooks/"+path, setup.Token
 			},
+			want: map[string]string{"webhooks": "not_checked"},
+			says: map[string]string{"webhooks": "No webhook delivery yet"},
+		},
+		{
+			name: "ten minutes later a build reaches kitewatch only by polling",
+			act: func(t *testing.T) {
+				offset.Add(int64(10 * time.Minute))
+				e.runBuild(t)
+				e.post(t, "poll")
+			},
 			want: map[string]string{"webhooks": "fail"},
-			says: map[string]string{"webhooks": "24 hours"},
+			says: map[string]string{"webhooks": "reached kitewatch only by polling"},
 		},
 		{
 			name: "Buildkite delivers a build's webhooks",

@@ -38,6 +38,9 @@ type Facts struct {
 	// WebhookConfigured and LastDelivery describe webhook intake.
 	WebhookConfigured bool
 	LastDelivery      *time.Time
+	// WebhookSince is when the endpoint's current secret was made (at
+	// creation or the last rotation): deliveries are expected from then on.
+	WebhookSince *time.Time
 	Poll              ci.PollState
 	PollInterval      time.Duration
 	// GitProviderConnected is nil until kitewatch has Git provider
@@ -177,18 +180,54 @@ func checkLatestBuilds(f Facts) Check {
 	return Check{ID: id, Status: Pass, Message: "Every pipeline has a build in the last 30 days."}
 }
 
+// webhookGrace is how much later than the last delivery (or the endpoint's
+// setup) a build may be created before its missing delivery counts as a
+// failure: it absorbs clock skew between Buildkite and kitewatch and a
+// poll that finds a build just before its webhook lands.
+const webhookGrace = 5 * time.Minute
+
 func checkWebhooks(f Facts) Check {
 	const id = "webhooks"
 	if !f.WebhookConfigured {
 		return Check{ID: id, Status: Warn, Message: "Webhooks not configured: polling only (builds appear up to one poll interval late).",
 			Remedy: "Create a webhook endpoint (kitewatch shows the URL and token) and add it in Buildkite's Notification Services."}
 	}
-	if f.LastDelivery == nil || f.Now.Sub(*f.LastDelivery) > 24*time.Hour {
-		return Check{ID: id, Status: Fail, Message: "No webhook delivery received in the last 24 hours.",
-			Remedy: "In Buildkite's Notification Services, check the webhook URL, the token and the signature setting, and its request log."}
+	// A quiet organization sends no deliveries, and that is fine. What is
+	// wrong is a build that kitewatch knows of (by polling) although it was
+	// created after the last delivery, or after the endpoint was set up:
+	// Buildkite sends build.scheduled for every build, so its delivery is
+	// missing.
+	var newest time.Time
+	for _, at := range f.LatestBuilds {
+		if at.After(newest) {
+			newest = at
+		}
 	}
-	return Check{ID: id, Status: Pass, Message: "Webhook deliveries arrive (last " + f.LastDelivery.UTC().Format(time.RFC3339) + ")."}
+	ref := f.LastDelivery
+	if f.WebhookSince != nil && (ref == nil || f.WebhookSince.After(*ref)) {
+		ref = f.WebhookSince
+	}
+	remedy := "In Buildkite's Notification Services, check the webhook URL, the token and the signature setting, and its request log."
+	if ref != nil && newest.After(ref.Add(webhookGrace)) {
+		if f.LastDelivery == nil || f.LastDelivery.Before(*ref) {
+			return Check{ID: id, Status: Fail, Message: "No webhook delivery since the endpoint was set up (" + stamp(*ref) +
+				"), but builds created since then (newest " + stamp(newest) + ") reached kitewatch only by polling.", Remedy: remedy}
+		}
+		return Check{ID: id, Status: Fail, Message: "The last webhook delivery was at " + stamp(*f.LastDelivery) +
+			", but builds created since then (newest " + stamp(newest) + ") reached kitewatch only by polling.", Remedy: remedy}
+	}
+	if f.LastDelivery == nil || (f.WebhookSince != nil && f.LastDelivery.Before(*f.WebhookSince)) {
+		return Check{ID: id, Status: NotChecked, Message: "No webhook delivery yet, and no build since the endpoint was set up: the next build will show whether deliveries arrive.",
+			Remedy: "Make sure the webhook is added in Buildkite's Notification Services with this endpoint's URL and token."}
+	}
+	msg := "Webhook deliveries arrive (last " + stamp(*f.LastDelivery) + ")."
+	if f.Now.Sub(*f.LastDelivery) > 24*time.Hour {
+		msg = "Webhook deliveries arrived for every build so far (last " + stamp(*f.LastDelivery) + "; no builds since)."
+	}
+	return Check{ID: id, Status: Pass, Message: msg}
 }
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 func checkPoller(f Facts) Check {
 	const id = "poller"

@@ -1,6 +1,7 @@
 package poller
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -47,6 +48,38 @@ func TestDiagnoseFailAndPass(t *testing.T) {
 	f.WebhookConfigured = false
 	if c := find(Diagnose(f), "webhooks"); c.Status != Warn {
 		t.Fatalf("no webhook configured: %+v", c)
+	}
+	// A quiet organization: no build since the last delivery two days ago.
+	f = good()
+	old := now.Add(-48 * time.Hour)
+	f.LastDelivery, f.LatestBuilds = &old, map[string]time.Time{"api": old.Add(-time.Minute)}
+	if c := find(Diagnose(f), "webhooks"); c.Status != Pass || !strings.Contains(c.Message, "no builds since") {
+		t.Fatalf("quiet organization: %+v", c)
+	}
+	// A build within the grace after the last delivery (clock skew, a poll
+	// just ahead of its webhook) is no failure.
+	f.LatestBuilds = map[string]time.Time{"api": old.Add(webhookGrace - time.Second)}
+	if c := find(Diagnose(f), "webhooks"); c.Status != Pass {
+		t.Fatalf("build within the grace: %+v", c)
+	}
+	// Endpoint just set up: nothing delivered, no build since.
+	f = good()
+	since := now.Add(-10 * time.Minute)
+	f.LastDelivery, f.WebhookSince = nil, &since
+	if c := find(Diagnose(f), "webhooks"); c.Status != NotChecked {
+		t.Fatalf("new endpoint, no build since: %+v", c)
+	}
+	// ... then a build is created and arrives only by polling.
+	f.LatestBuilds = map[string]time.Time{"api": now.Add(-time.Minute)}
+	if c := find(Diagnose(f), "webhooks"); c.Status != Fail || !strings.Contains(c.Message, "since the endpoint was set up") {
+		t.Fatalf("new endpoint, build by polling only: %+v", c)
+	}
+	// A rotated secret: deliveries before the rotation do not count.
+	f = good()
+	f.WebhookSince = &since
+	f.LatestBuilds = map[string]time.Time{"api": now.Add(-time.Minute)}
+	if c := find(Diagnose(f), "webhooks"); c.Status != Fail {
+		t.Fatalf("rotated secret, build by polling only: %+v", c)
 	}
 	if c := find(Diagnose(good()), "git_provider"); c.Status != NotChecked {
 		t.Fatalf("git provider: %+v", c)
