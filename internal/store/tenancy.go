@@ -336,12 +336,14 @@ func (db *DB) DeleteUserSessions(ctx context.Context, userID int64) error {
 	return nil
 }
 
-// DeleteExpired removes expired sessions and setup links; it returns how many rows went.
+// DeleteExpired removes expired sessions, setup links and invitations; it
+// returns how many rows went.
 func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
 	for _, stmt := range []string{
 		`DELETE FROM sessions WHERE expires_at <= $1`,
 		`DELETE FROM setup_links WHERE expires_at <= $1`,
+		deleteExpiredInvitations,
 	} {
 		res, err := db.writer.ExecContext(ctx, stmt, micros(now))
 		if err != nil {

@@ -71,6 +71,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("Integrations", func(t *testing.T) { cur = t; db, c := fresh(t); testIntegrations(t, db, c) })
 	runBuilds(t, fresh)
 	runAnalyses(t, fresh)
+	runInvitations(t, fresh)
 }
 
 // cur is the running subtest, for must. The suite's subtests run one at a
