@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/mail"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -146,79 +145,15 @@ func (s *Server) listMembers(w http.ResponseWriter, r *http.Request, p *principa
 	return nil
 }
 
-// memberInput is the body of POST /members.
-type memberInput struct {
-	Email    string  `json:"email"`
-	Name     string  `json:"name"`
-	Role     ci.Role `json:"role"`
-	Password string  `json:"password"`
-}
-
-// addMember adds an existing user, or creates the user with the given
-// password, as a member of the organization.
-func (s *Server) addMemberFor(r *http.Request, p *principal, in memberInput) (ci.Member, error) {
-	ctx := r.Context()
-	email := strings.ToLower(strings.TrimSpace(in.Email))
-	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 254 {
-		return ci.Member{}, ci.Errorf(ci.ErrInvalid, "invalid_email", "email must be a valid address such as ann@example.com")
-	}
-	if in.Role == "" {
-		in.Role = ci.RoleMember
-	}
-	if !in.Role.Valid() {
-		return ci.Member{}, ci.Errorf(ci.ErrInvalid, "invalid_role", "role must be admin or member")
-	}
-	var member ci.Member
-	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		u, err := s.db.UserByEmail(ctx, email)
-		switch {
-		case errors.Is(err, ci.ErrNotFound):
-			if in.Password == "" {
-				return ci.Errorf(ci.ErrInvalid, "password_required", "this person has no kitewatch account yet: give an initial password (they can change it later)")
-			}
-			if strings.TrimSpace(in.Name) != "" {
-				if err := validName(in.Name); err != nil {
-					return err
-				}
-			}
-			if err := auth.ValidatePassword(in.Password); err != nil {
-				return err
-			}
-			hash, err := auth.HashPassword(in.Password)
-			if err != nil {
-				return err
-			}
-			if u, err = tx.CreateUser(ctx, email, strings.TrimSpace(in.Name), hash); err != nil {
-				return err
-			}
-		case err != nil:
-			return err
-		}
-		if err := tx.AddMember(ctx, p.Org.ID, u.ID, in.Role); err != nil {
-			if errors.Is(err, ci.ErrConflict) {
-				return ci.Errorf(ci.ErrConflict, "already_member", "%s is already a member", email)
-			}
-			return err
-		}
-		u.PasswordHash = ""
-		member = ci.Member{User: u, Role: in.Role, CreatedAt: s.db.Now()}
-		return tx.AppendAudit(ctx, ci.AuditEvent{OrgID: &p.Org.ID, ActorID: p.actorID(), Actor: p.User.Email,
-			Action: "member.add", Target: "user:" + email, Outcome: ci.OutcomeSuccess, ClientIP: clientIP(r),
-			Details: map[string]string{"role": string(in.Role)}})
-	})
-	return member, err
-}
-
+// addMember answers the old POST /members, which let an admin choose a new
+// person's password and add existing accounts without their consent: 410,
+// pointing at invitations. Nothing is read or changed.
 func (s *Server) addMember(w http.ResponseWriter, r *http.Request, p *principal) error {
-	var in memberInput
-	if err := decodeJSON(r, &in); err != nil {
-		return err
-	}
-	m, err := s.addMemberFor(r, p, in)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, m)
+	var body apiError
+	body.Error.Code = "use_invitations"
+	body.Error.Message = "members join by invitation: POST /api/v1/orgs/" + p.Org.Slug +
+		"/invitations with {\"email\", \"role\"} and share the link it returns with the person privately"
+	writeJSON(w, http.StatusGone, body)
 	return nil
 }
 

@@ -20,13 +20,14 @@ func (s *Server) settingsRoutes() {
 		return nil
 	}))
 	s.mux.Handle("GET /orgs/{org}/settings/members", s.orgUI(roleMember, s.membersPage))
-	s.mux.Handle("POST /orgs/{org}/settings/members", s.orgUI(roleAdmin, s.membersAdd))
+	s.mux.Handle("POST /orgs/{org}/settings/members", s.orgUI(roleAdmin, s.membersInvite))
 	s.mux.Handle("POST /orgs/{org}/settings/members/{user_id}/role", s.orgUI(roleAdmin, s.membersRole))
 	s.mux.Handle("POST /orgs/{org}/settings/members/{user_id}/remove", s.orgUI(roleAdmin, s.membersRemove))
 	s.mux.Handle("GET /orgs/{org}/settings/tokens", s.orgUI(roleMember, s.tokensPage))
 	s.mux.Handle("POST /orgs/{org}/settings/tokens", s.orgUI(roleMember, s.tokensCreate))
 	s.mux.Handle("POST /orgs/{org}/settings/tokens/{id}/revoke", s.orgUI(roleMember, s.tokensRevoke))
 	s.mux.Handle("GET /orgs/{org}/settings/audit", s.orgUI(roleAdmin, s.auditPage))
+	s.inviteRoutes()
 }
 
 // orgPath is an absolute path inside the principal's organization.
@@ -54,44 +55,60 @@ func sentence(msg string) string {
 	return msg
 }
 
-// membersData is the members page.
+// inviteForm is the invite form, refilled after an error.
+type inviteForm struct {
+	Email string
+	Role  ci.Role
+}
+
+// membersData is the members page. Invitations (pending ones) are listed
+// for admins only. Created is set only on the response to the POST that
+// created an invitation: the one time its link is shown.
 type membersData struct {
-	Members []ci.Member
-	SelfID  int64
-	Form    memberInput // the add form, refilled after an error (never the password)
+	Members     []ci.Member
+	Invitations []ci.Invitation
+	Created     *createdInvitation
+	SelfID      int64
+	Form        inviteForm
 }
 
 func (s *Server) membersPage(w http.ResponseWriter, r *http.Request, p *principal, pg *page) error {
-	return s.renderMembers(w, r, p, pg, http.StatusOK, memberInput{Role: ci.RoleMember})
+	return s.renderMembers(w, r, p, pg, http.StatusOK, membersData{Form: inviteForm{Role: ci.RoleMember}})
 }
 
-func (s *Server) renderMembers(w http.ResponseWriter, r *http.Request, p *principal, pg *page, status int, form memberInput) error {
+func (s *Server) renderMembers(w http.ResponseWriter, r *http.Request, p *principal, pg *page, status int, d membersData) error {
 	ms, err := s.db.ListMembers(r.Context(), p.Org.ID)
 	if err != nil {
 		return err
 	}
 	sort.SliceStable(ms, func(i, j int) bool { return ms[i].User.Email < ms[j].User.Email })
-	form.Password = ""
+	d.Members, d.SelfID = ms, p.User.ID
+	if p.Role == ci.RoleAdmin {
+		if d.Invitations, err = s.db.ListInvitations(r.Context(), p.Org.ID); err != nil {
+			return err
+		}
+	}
 	pg.Title, pg.Section, pg.Sub = "Members", "settings", "members"
-	pg.Data = membersData{Members: ms, SelfID: p.User.ID, Form: form}
+	pg.Data = d
 	s.render(w, r, status, "members", *pg)
 	return nil
 }
 
-func (s *Server) membersAdd(w http.ResponseWriter, r *http.Request, p *principal, pg *page) error {
-	in := memberInput{Email: r.PostFormValue("email"), Name: strings.TrimSpace(r.PostFormValue("name")),
-		Role: ci.Role(r.PostFormValue("role")), Password: r.PostFormValue("password")}
-	m, err := s.addMemberFor(r, p, in)
+// membersInvite answers with the page itself, not a redirect: the new
+// invitation's link is shown once, in this response only, and never put in
+// a URL or cookie.
+func (s *Server) membersInvite(w http.ResponseWriter, r *http.Request, p *principal, pg *page) error {
+	form := inviteForm{Email: strings.TrimSpace(r.PostFormValue("email")), Role: ci.Role(r.PostFormValue("role"))}
+	c, err := s.invite(r, p, form.Email, form.Role)
 	if err != nil {
 		if !formError(err) {
 			return err
 		}
 		_, _, msg := errorStatus(err)
 		pg.Error = sentence(msg)
-		return s.renderMembers(w, r, p, pg, http.StatusUnprocessableEntity, in)
+		return s.renderMembers(w, r, p, pg, http.StatusUnprocessableEntity, membersData{Form: form})
 	}
-	s.redirectFlash(w, r, orgPath(p, "/settings/members"), flashOK, "Added "+m.User.Email+" as "+roleWords(m.Role)+".")
-	return nil
+	return s.renderMembers(w, r, p, pg, http.StatusCreated, membersData{Created: &c, Form: inviteForm{Role: ci.RoleMember}})
 }
 
 func roleWords(r ci.Role) string {
