@@ -195,8 +195,12 @@ func (a *analysis) line(ln *logparse.Line) {
 		a.closeContext()
 	case logparse.KindCommand:
 		a.command = string(t[2:])
+		a.states["gobuild"] = false
 		a.closeContext()
+	case logparse.KindText:
+		a.goBuildState(t)
 	case logparse.KindGroup:
+		a.states["gobuild"] = false
 		if bytes.HasPrefix(t, []byte("~~~ Running")) || bytes.HasPrefix(t, []byte("~~~ Preparing")) {
 			a.agentSeen = true
 		}
@@ -795,8 +799,11 @@ func (g *goTestOutput) output(test string) []string {
 
 // stripLinePrefix removes prefixes that other tools put before each line of
 // output, so that rules anchored at the start of a line still match: an
-// ISO-8601 timestamp ("2024-05-01T10:00:00.123Z "), a BuildKit step and time
-// ("#12 3.204 ") and a Docker Compose service ("api-1  | ").
+// ISO-8601 timestamp ("2024-05-01T10:00:00.123Z "), a clock time as CI
+// services and log viewers print it ("08:42:27  ", "7:51:34 PM: ",
+// "[15:50:52.950] "), a GitHub Actions log command ("##[error]"), a
+// BuildKit step and time ("#12 3.204 ") and a Docker Compose service
+// ("api-1  | "). A timestamp may be followed by one more prefix.
 func stripLinePrefix(t []byte) []byte {
 	if len(t) < 6 {
 		return t
@@ -805,10 +812,20 @@ func stripLinePrefix(t []byte) []byte {
 	case c >= '0' && c <= '9':
 		if len(t) > 21 && t[4] == '-' && t[7] == '-' && t[10] == 'T' && t[13] == ':' {
 			if i := bytes.IndexByte(t[:min(len(t), 40)], ' '); i > 18 && (t[i-1] == 'Z' || isDigit(t[i-1])) {
-				return t[i+1:]
+				return stripMarker(t[i+1:])
 			}
 		}
+		if k := clockPrefix(t); k > 0 {
+			return stripMarker(t[k:])
+		}
+	case c == '[':
+		if k := bytes.IndexByte(t[:min(len(t), 36)], ']'); k > 5 && k+1 < len(t) && t[k+1] == ' ' && isTimestamp(t[1:k]) {
+			return stripMarker(t[k+2:])
+		}
 	case c == '#':
+		if bytes.HasPrefix(t, []byte("##[")) {
+			return stripMarker(t)
+		}
 		i := 1
 		for i < len(t) && isDigit(t[i]) {
 			i++
@@ -838,6 +855,117 @@ func stripLinePrefix(t []byte) []byte {
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// goBuildState turns the "gobuild" state on at a "# pkg" header and off
+// when tests start to run or report.
+func (a *analysis) goBuildState(t []byte) {
+	if len(t) < 3 {
+		return
+	}
+	switch t[0] {
+	case '#':
+		if goPkgHeader(t) {
+			a.states["gobuild"] = true
+		}
+	case '=', '-', 'o', 'P', 'F':
+		if a.states["gobuild"] && (bytes.HasPrefix(t, []byte("=== ")) || bytes.HasPrefix(t, []byte("--- ")) ||
+			bytes.HasPrefix(t, []byte("ok ")) || bytes.HasPrefix(t, []byte("PASS")) || bytes.HasPrefix(t, []byte("FAIL"))) {
+			a.states["gobuild"] = false
+		}
+	}
+}
+
+// goPkgHeader reports whether t is the "# pkg" or "# pkg [pkg.test]" line
+// that go build, go vet and go test print before a package's errors.
+func goPkgHeader(t []byte) bool {
+	if len(t) < 3 || t[0] != '#' || t[1] != ' ' {
+		return false
+	}
+	t = t[2:]
+	tok := func(b []byte) bool {
+		if len(b) == 0 {
+			return false
+		}
+		for _, c := range b {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || isDigit(c) || c == '.' || c == '/' || c == '_' || c == '-' || c == '~') {
+				return false
+			}
+		}
+		return true
+	}
+	name, rest, ok := bytes.Cut(t, []byte(" "))
+	if !ok {
+		return tok(t)
+	}
+	return tok(name) && len(rest) > 2 && rest[0] == '[' && rest[len(rest)-1] == ']' && tok(rest[1:len(rest)-1])
+}
+
+// clockPrefix returns the length of a leading clock time and the blanks
+// after it: "H:MM:SS" or "HH:MM:SS", optional fractions, an optional
+// " AM"/" PM" and an optional ":", then at least one space. It returns 0
+// when the line does not start that way.
+func clockPrefix(t []byte) int {
+	i := 0
+	for i < len(t) && i < 2 && isDigit(t[i]) {
+		i++
+	}
+	if i == 0 || !twoDigitsAfterColon(t, i) || !twoDigitsAfterColon(t, i+3) {
+		return 0
+	}
+	i += 6
+	if i < len(t) && t[i] == '.' {
+		i++
+		for i < len(t) && isDigit(t[i]) {
+			i++
+		}
+	}
+	if i+3 <= len(t) && t[i] == ' ' && (t[i+1] == 'A' || t[i+1] == 'P') && t[i+2] == 'M' {
+		i += 3
+	}
+	if i < len(t) && t[i] == ':' {
+		i++
+	}
+	if i >= len(t) || t[i] != ' ' {
+		return 0
+	}
+	for i < len(t) && t[i] == ' ' {
+		i++
+	}
+	return i
+}
+
+func twoDigitsAfterColon(t []byte, i int) bool {
+	return i+2 < len(t) && t[i] == ':' && isDigit(t[i+1]) && isDigit(t[i+2])
+}
+
+// isTimestamp reports whether b (the inside of "[...]") is a time or a
+// date and time: digits with ':' and only '-', '.', 'T', 'Z', ' ', "AM",
+// "PM" between them.
+func isTimestamp(b []byte) bool {
+	colon := false
+	for i, c := range b {
+		switch {
+		case isDigit(c), c == '-', c == '.', c == 'T', c == 'Z', c == ' ':
+		case c == ':':
+			colon = true
+		case (c == 'A' || c == 'P') && i+1 < len(b) && b[i+1] == 'M', c == 'M' && i > 0 && (b[i-1] == 'A' || b[i-1] == 'P'):
+		default:
+			return false
+		}
+	}
+	return colon && isDigit(b[0])
+}
+
+// stripMarker removes a GitHub Actions log command ("##[error]",
+// "##[group]"...) from the start of a line.
+func stripMarker(t []byte) []byte {
+	if bytes.HasPrefix(t, []byte("##[")) {
+		if k := bytes.IndexByte(t[:min(len(t), 24)], ']'); k > 3 {
+			return t[k+1:]
+		}
+	}
+	return t
+}
 
 func isServiceName(b []byte) bool {
 	if len(b) == 0 {

@@ -276,6 +276,20 @@ func TestStripLinePrefix(t *testing.T) {
 		"File  | % Stmts":                              "File  | % Stmts",
 		"plain line":                                   "plain line",
 		"2024-05-01 not a timestamp prefix here":       "2024-05-01 not a timestamp prefix here",
+		"08:42:27  * What went wrong:":                 "* What went wrong:",
+		"7:51:34 PM: npm error code ERESOLVE":          "npm error code ERESOLVE",
+		"12:11:57.123 + curl -fsS x":                   "+ curl -fsS x",
+		"[15:50:52.950] STEP 1/7: FROM debian":         "STEP 1/7: FROM debian",
+		"[2023-03-07T13:01:06.872Z] [ERROR] boom":      "[ERROR] boom",
+		"[6:53:23 PM] Found 1 error.":                  "Found 1 error.",
+		"[INFO] BUILD FAILURE":                         "[INFO] BUILD FAILURE",
+		"[1/3] Resolving packages...":                  "[1/3] Resolving packages...",
+		"2020-06-21T07:53:30.6448589Z ##[error]boom":   "boom",
+		"##[group]Run make":                            "Run make",
+		"00:02 +1 -1: parses dates [E]":                "00:02 +1 -1: parses dates [E]",
+		"10:30:00 INFO started":                        "INFO started",
+		"10:30:00x":                                    "10:30:00x",
+		"1:2:3 nope":                                   "1:2:3 nope",
 	}
 	for in, want := range tests {
 		if got := string(stripLinePrefix([]byte(in))); got != want {

@@ -72,8 +72,11 @@ var (
 	pyFrameRe  = regexp.MustCompile(`^\s*File "([^"]+)", line (\d+)`)
 	pyExcRe    = regexp.MustCompile(`^(?:[\w.]+\.)?(\w+)(?::|$)`)
 	goFrameRe  = regexp.MustCompile(`^\s+(\S+\.go):(\d+)`)
-	goTestFnRe = regexp.MustCompile(`\.(Test\w+|Benchmark\w+|Fuzz\w+|Example\w+)\(`)
-	goRunning  = regexp.MustCompile(`^\s+(Test\S+|Benchmark\S+|Fuzz\S+) \(`)
+	goTestFnRe = regexp.MustCompile(`\.(Test\w+|Benchmark\w+|Fuzz\w+|Example\w+)(?:\.func\d+)*(?:\.\d+)*\(`)
+	// goFailAfter is the panic of a test's goroutine that reported a failure
+	// after the test had returned.
+	goFailAfter = regexp.MustCompile(`^(?:Fail|Log) in goroutine after (\S+) has completed`)
+	goRunning   = regexp.MustCompile(`^\s+(Test\S+|Benchmark\S+|Fuzz\S+) \(`)
 )
 
 // tracebackBlock collects a Python traceback up to its exception line.
@@ -233,6 +236,10 @@ func (b *goPanicBlock) finish(a *analysis) {
 		f.category, f.title = Timeout, "Go "+msg
 	case strings.Contains(msg, "out of memory"):
 		f.category, f.priority = OOM, PriorityInfra
+	case goFailAfter.MatchString(msg):
+		f.tests = nil
+		f.addTests([]string{goFailAfter.FindStringSubmatch(msg)[1]})
+		f.category = Test
 	case len(f.tests) > 0:
 		f.category = Test
 	}

@@ -223,6 +223,13 @@ var Rules = []Rule{
 		Literals: []string{"): error TS", " - error TS", ": error TS"},
 		Pattern:  `^\s*(?P<path>` + pathTok + `\.` + jsExt + `)(?:\((?P<line>\d+),(?P<col>\d+)\)|:(?P<line2>\d+):(?P<col2>\d+)) ?(?:-|:) error (?P<code>TS\d+): (?P<msg>.+)$`,
 		Title:    "${code}: ${msg}", After: 4, AfterMode: "indented"},
+	// tsc output glued to the end of a progress line that had no newline
+	// ("transforming (76) x.csspackages/a.ts:17:45 - error TS2307: ..."):
+	// the failure without a location, since the path's start is unknown.
+	{ID: "tsc-glued", Category: Typecheck, Priority: PriorityCompile, Confidence: 0.6, Group: true,
+		Literals: []string{" - error TS"},
+		Pattern:  `\S\.[cm]?tsx?:\d+:\d+ - error (?P<code>TS\d+): (?P<msg>.+)$`,
+		Title:    "${code}: ${msg}", After: 4, AfterMode: "indented"},
 	// Next.js prints the location on the line above "Type error:".
 	{ID: "next-type-error", Category: Typecheck, Priority: PriorityCompile, Confidence: 0.85,
 		Literals: []string{"Type error: "},
@@ -242,6 +249,22 @@ var Rules = []Rule{
 			{In: "line", Pattern: `\((errcheck|staticcheck|govet|gosimple|unused|ineffassign|revive|gocritic|gosec|gofmt|goimports|misspell|unconvert|unparam|stylecheck|typecheck|exhaustive|errorlint|nolintlint|prealloc|bodyclose|dupl|lll|godot|gocyclo|wrapcheck|forcetypeassert|[a-z]+lint|[a-z]+check)\)$`, Category: Lint},
 			{In: "command", Pattern: `\bvet\b|golangci|staticcheck|\blint\b`, Category: Lint},
 		}},
+	// "go build" and "go vet" print "# pkg" before a package's errors; old
+	// Go releases (and gccgo) print them without a column. Only after such a
+	// header, until the tests run (the analyser keeps the "gobuild" state,
+	// see goBuildState), is "x.go:12: msg" a compile error rather than log
+	// output.
+	{ID: "go-compile-nocol", Category: Compile, Priority: PriorityCompile, Confidence: 0.75, Group: true, State: "gobuild",
+		Literals: digitsAfter(".go:"),
+		Pattern:  `^(?P<path>(?:\.{0,2}/)?` + pathTok + `\.go):(?P<line>\d+): (?P<msg>.+)$`,
+		Title:    "${msg}", After: 3, AfterMode: "indented"},
+	// golangci-lint --out-format=github-actions: "::error file=x.go,line=3,
+	// col=2::msg (linter)", shown in the runner's log as "##[error]msg
+	// (linter)" (the analyser strips "##[error]").
+	{ID: "golangci-annotation", Category: Lint, Priority: PriorityLint, Confidence: 0.7, Group: true,
+		Literals: []string{" (errcheck)", " (govet)", " (staticcheck)", " (gosimple)", " (unused)", " (ineffassign)", " (revive)", " (gocritic)", " (gosec)", " (gofmt)", " (goimports)", " (misspell)", " (unparam)", " (stylecheck)", " (typecheck)", " (errorlint)", " (golint)"},
+		Pattern:  `^(?:::(?:error|warning) file=(?P<path>[^,:]+\.go),line=(?P<line>\d+)(?:,col=(?P<col>\d+))?[^:]*::)?(?P<msg>\S.* \((?P<code>errcheck|govet|staticcheck|gosimple|unused|ineffassign|revive|gocritic|gosec|gofmt|goimports|misspell|unparam|stylecheck|typecheck|errorlint|golint)\))$`,
+		Title:    "${msg}"},
 	// shellcheck -f gcc: "path:12:5: warning: msg [SC2086]".
 	{ID: "shellcheck-gcc", Category: Lint, Priority: PriorityLint, Confidence: 0.85, Group: true,
 		Literals: []string{" [SC"},
@@ -269,6 +292,12 @@ var Rules = []Rule{
 		Literals: []string{"could not compile", "aborting due to"},
 		Pattern:  `^error: (could not compile|aborting due to)`,
 		Title:    "${text}"},
+	// A crate's build script (build.rs) failed: its panic or the tool it ran
+	// is in the "--- stderr" part of the context.
+	{ID: "cargo-build-script", Category: Compile, Priority: PriorityCompile, Confidence: 0.8,
+		Literals: []string{"failed to run custom build command for"},
+		Pattern:  "^error: failed to run custom build command for `(?P<pkg>[^`]+)`",
+		Title:    "cargo: build script of ${pkg} failed", After: 20, StopAt: `^(?:warning: build failed|error: )`},
 	{ID: "rustc", Category: Compile, Priority: PriorityCompile, Confidence: 0.85, Group: true, RequireLoc: true,
 		Literals: []string{"error[E", "error: "},
 		Pattern:  `^error(?:\[(?P<code>E\d{4})\])?: (?P<msg>.+)$`,
@@ -318,8 +347,8 @@ var Rules = []Rule{
 		Pattern:  `^\s*Traceback \(most recent call last\):`,
 		Title:    "${msg}"},
 	{ID: "timeout", Category: Timeout, Priority: PriorityCrash, Confidence: 0.75,
-		Literals: []string{"timed out", "Timed out", "xceeded timeout", "imeout of", "Timeout >", "deadline exceeded", "exceeded the maximum", "exceeded its", "TimeoutError", "Timeout exceeded", "took too long", "timed out waiting"},
-		Pattern:  `(?i)\b(job|step|build|command|test|tests|operation|execution) (has )?(timed out|exceeded (its |the )?(maximum )?(execution )?(time|timeout))|exceeded timeout of \d+ ?ms|timeout of \d+ ?ms exceeded|failed: timeout >\d|^\S.*(context deadline exceeded|timed out after \d)|timeout exceeded|^\S*TimeoutError:|took too long|timed out waiting for`,
+		Literals: []string{"timed out", "Timed out", "xceeded timeout", "imeout of", "Timeout >", "deadline exceeded", "exceed context deadline", "exceeded the maximum", "exceeded its", "TimeoutError", "Timeout exceeded", "took too long", "timed out waiting"},
+		Pattern:  `(?i)\b(job|step|build|command|test|tests|operation|execution) (has )?(timed out|exceeded (its |the )?(maximum )?(execution )?(time|timeout))|exceeded timeout of \d+ ?ms|timeout of \d+ ?ms exceeded|failed: timeout >\d|^\S.*(context deadline exceeded|would exceed context deadline|timed out after \d)|timeout exceeded|^\S*TimeoutError:|took too long|timed out waiting for`,
 		Not:      retryWords + `|^\s*(--- PASS|ok\s|PASSED|✓)|(?i)\bas expected\b`,
 		Title:    "Timeout: ${text}", After: 4, Weak: true},
 
@@ -372,7 +401,7 @@ var Rules = []Rule{
 	{ID: "mocha", Category: Test, Priority: PriorityTest, Confidence: 0.85, State: "mocha", Action: "mocha",
 		Literals: []string{" 0) ", " 1) ", " 2) ", " 3) ", " 4) ", " 5) ", " 6) ", " 7) ", " 8) ", " 9) "},
 		Pattern:  `^\s+\d+\) (?P<test>.+?):?$`,
-		Title:    "${test}: ${next}", After: 16, LocPattern: jsFrame,
+		Title:    "${test}: ${next}", After: 60, LocPattern: jsFrame,
 		StopAt: `^\s*\d+\) |^\s*\d+ (?:passing|failing|pending)\b|^npm (?:ERR!|error) |^(?:error|info) |^={5,}`},
 	{ID: "playwright-flaky", Action: "state:flaky", Literals: []string{" flaky"},
 		Pattern: `^\s+\d+ flaky$`},
@@ -438,12 +467,12 @@ var Rules = []Rule{
 	// The test harness names each test's thread after the test, so a panic
 	// in a thread named like a test path is that test's failure.
 	{ID: "rust-test-panic", Category: Test, Priority: PriorityTest, Confidence: 0.85,
-		Literals: []string{"' panicked at"},
-		Pattern:  `^thread '(?P<test>(?:\w+::)*tests?::(?:\w+::)*\w+)' panicked at (?:'(?P<msg>.*)', )?(?P<path>` + pathTok + `):(?P<line>\d+):(?P<col>\d+):?$`,
+		Literals: []string{"' panicked at", ") panicked at"},
+		Pattern:  `^thread '(?P<test>(?:\w+::)*tests?::(?:\w+::)*\w+|(?:\w+::)*(?:test_\w+|\w+_test))'(?: \(\d+\))? panicked at (?:'(?P<msg>.*)', )?(?P<path>` + pathTok + `):(?P<line>\d+):(?P<col>\d+):?$`,
 		Title:    "${test} panicked: ${msg}${next}", After: 3},
 	{ID: "rust-panic", Category: Unknown, Priority: PriorityCrash, Confidence: 0.6, Weak: true,
-		Literals: []string{"' panicked at"},
-		Pattern:  `^thread '(?P<thread>[^']+)' panicked at (?:'(?P<msg>.*)', )?(?P<path>` + pathTok + `):(?P<line>\d+):(?P<col>\d+):?$`,
+		Literals: []string{"' panicked at", ") panicked at"},
+		Pattern:  `^thread '(?P<thread>[^']+)'(?: \(\d+\))? panicked at (?:'(?P<msg>.*)', )?(?P<path>` + pathTok + `):(?P<line>\d+):(?P<col>\d+):?$`,
 		Title:    "thread '${thread}' panicked: ${msg}${next}", After: 3},
 	{ID: "gradle-test-pass", Action: "pass", Literals: []string{" PASSED"},
 		Pattern: `^(?P<test>[\w.$]+ > .+?) PASSED$`},
@@ -457,6 +486,21 @@ var Rules = []Rule{
 		Pattern:  `^(?:\[ERROR\] )?(?P<test>[\w.$\[\]]+(?:\([\w.$]+\))?)\s+(?:--\s+)?Time elapsed: [\d.,]+ ?s(?:ec)?\s+<<< (?:FAILURE|ERROR)!$`,
 		Title:    "${test}: ${next}", After: 8,
 		LocPattern: jvmFrame},
+	// Surefire's "Results:" summary lists each failing test once, without
+	// the stack: "[ERROR] Failures:" then "[ERROR]   Class.method:68 msg"
+	// ("» Exception msg" under "[ERROR] Errors:"). Only the first test
+	// method is kept from "Class.method:68->helper:12". It repeats the
+	// detailed reports above it (without the package), so it only counts
+	// when the log has nothing else: a trimmed log, or a tail.
+	{ID: "surefire-results", Action: "state:surefire-results", Literals: []string{"[ERROR] Failures:", "[ERROR] Errors:"},
+		Pattern: `^\[ERROR\] (?:Failures|Errors):\s*$`},
+	{ID: "surefire-results-end", Action: "unstate:surefire-results", Literals: []string{"[ERROR] Tests run:", "[INFO] Tests run:", "BUILD FAILURE"},
+		Pattern: `^\[(?:ERROR|INFO)\] (?:Tests run:|BUILD FAILURE)`},
+	{ID: "surefire-result", Category: Test, Priority: PriorityTest, Confidence: 0.8, State: "surefire-results", Secondary: true,
+		Literals: []string{"[ERROR]   "},
+		Pattern:  `^\[ERROR\]\s{2,}(?P<test>[A-Za-z_$][\w$]*(?:\.[\w$]+)+?)(?::\d+)?(?:->\S+)* (?:» )?(?P<msg>.+)$`,
+		Not:      `^\[ERROR\]\s+Run \d+:`,
+		Title:    "${test}: ${msg}"},
 	{ID: "dotnet-test", Category: Test, Priority: PriorityTest, Confidence: 0.85,
 		Literals: []string{"Failed "},
 		Pattern:  `^\s*Failed (?P<test>[\w.]+\w) \[[\d.<>\w ]+\]$`,
@@ -575,9 +619,10 @@ var Rules = []Rule{
 		Title:    "${text}"},
 	{ID: "cmake", Category: Config, Priority: PriorityConfig, Confidence: 0.8,
 		Literals: []string{"CMake Error"},
-		Pattern:  `^CMake Error(?: at (?P<path>` + pathTok + `):(?P<line>\d+)(?: \((?P<cmd>\w+)\))?)?`,
-		Title:    "CMake: ${next}", After: 8, AfterMode: "indented",
-		Refine: []Refinement{{In: "excerpt", Pattern: `Could NOT find|find_package|Could not find a package|required packages were not found|No package '[^']+' found`, Category: Dependency}}},
+		Pattern:  `^CMake Error(?: at (?:\S*/(?:share/cmake[^/]*|Modules)/\S+:\d+|(?P<path>` + pathTok + `):(?P<line>\d+))(?: \((?P<cmd>\w+)\))?)?`,
+		Title:    "CMake: ${next}", After: 10, StopAt: `^(?:-- |CMake (?:Error|Warning)|See also )`,
+		LocPattern: `^\s+(?P<path>(?:[\w.-]+/)*(?:CMakeLists\.txt|[\w.-]+\.cmake)):(?P<line>\d+) \(\w+\)$`,
+		Refine:     []Refinement{{In: "excerpt", Pattern: `Could NOT find|find_package|Could not find a package|required packages were not found|No package '[^']+' found`, Category: Dependency}}},
 	{ID: "gradle-task", Category: Compile, Priority: PrioritySummary, Confidence: 0.4, Secondary: true,
 		Literals: []string{"> Task "},
 		Pattern:  `^> Task (?P<task>\S+) FAILED$`,
@@ -612,11 +657,20 @@ var Rules = []Rule{
 		Literals: []string{"did not complete successfully", "returned a non-zero code"},
 		Pattern:  `(?:process "(?P<cmd>.+)" did not complete successfully: exit code: (?P<code>\d+)|The command '(?P<cmd2>.+)' returned a non-zero code: (?P<code2>\d+))`,
 		Title:    "Docker build step failed (exit ${code}${code2}): ${cmd}${cmd2}",
-		Refine:   []Refinement{{In: "line", Pattern: `code:? 137\b`, Category: OOM, Primary: true}}},
+		Refine: []Refinement{
+			{In: "line", Pattern: `code:? 137\b`, Category: OOM, Primary: true},
+			{In: "line", Pattern: `\b(?:go mod download|npm (?:ci|install|i)\b|yarn(?: install)?\b|pnpm (?:install|i)\b|pip3? install|poetry install|uv sync|bundle install|composer install|apt-get (?:-\S+ )*install|apk add|cargo fetch|mvn dependency:)`, Category: Dependency},
+		}},
 	{ID: "docker-solve", Category: Config, Priority: PrioritySummary, Confidence: 0.5, Secondary: true,
 		Literals: []string{"failed to solve"},
 		Pattern:  `(?i)^(?:#\d+ )?error: failed to solve: (?P<msg>.+)$`,
 		Title:    "Docker build failed: ${msg}"},
+	// The state lock without the box (Terraform before 0.15): another run
+	// holds the lock or the backend cannot take it.
+	{ID: "terraform-state-lock", Category: Infrastructure, Priority: PriorityConfig, Confidence: 0.8,
+		Literals: []string{"Error acquiring the state lock"},
+		Pattern:  `^Error: (?:Error locking state: )?Error acquiring the state lock(?P<msg>.*)$`,
+		Title:    "Terraform: Error acquiring the state lock${msg}", After: 6},
 	{ID: "terraform", Category: Config, Priority: PriorityConfig, Confidence: 0.85,
 		Literals: []string{"│ Error: ", "| Error: "},
 		Pattern:  `^\s*[│|]\s*Error: (?P<msg>.+)$`,
