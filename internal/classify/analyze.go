@@ -116,7 +116,10 @@ type analysis struct {
 
 	testIndex map[string]*finding
 	states    map[string]bool
-	command   string
+	// goBuild mirrors states["gobuild"]: a "# pkg" header of go build or
+	// go vet was seen and no test has run since (see goBuildState).
+	goBuild bool
+	command string
 
 	// lastResolved is the line of the last pass that resolved a failure.
 	lastResolved int
@@ -195,12 +198,12 @@ func (a *analysis) line(ln *logparse.Line) {
 		a.closeContext()
 	case logparse.KindCommand:
 		a.command = string(t[2:])
-		a.states["gobuild"] = false
+		a.goBuild, a.states["gobuild"] = false, false
 		a.closeContext()
 	case logparse.KindText:
 		a.goBuildState(t)
 	case logparse.KindGroup:
-		a.states["gobuild"] = false
+		a.goBuild, a.states["gobuild"] = false, false
 		if bytes.HasPrefix(t, []byte("~~~ Running")) || bytes.HasPrefix(t, []byte("~~~ Preparing")) {
 			a.agentSeen = true
 		}
@@ -864,12 +867,14 @@ func (a *analysis) goBuildState(t []byte) {
 	}
 	switch t[0] {
 	case '#':
-		if goPkgHeader(t) {
+		if !a.goBuild && goPkgHeader(t) {
+			a.goBuild = true
 			a.states["gobuild"] = true
 		}
 	case '=', '-', 'o', 'P', 'F':
-		if a.states["gobuild"] && (bytes.HasPrefix(t, []byte("=== ")) || bytes.HasPrefix(t, []byte("--- ")) ||
+		if a.goBuild && (bytes.HasPrefix(t, []byte("=== ")) || bytes.HasPrefix(t, []byte("--- ")) ||
 			bytes.HasPrefix(t, []byte("ok ")) || bytes.HasPrefix(t, []byte("PASS")) || bytes.HasPrefix(t, []byte("FAIL"))) {
+			a.goBuild = false
 			a.states["gobuild"] = false
 		}
 	}
