@@ -225,11 +225,9 @@ func TestBrowserBuilds(t *testing.T) {
 	b.shotOf("buildkite-webhook", "#webhook")
 
 	// A member sees the same analysis, and no admin form.
-	b.open("/orgs/acme/settings/members")
-	b.typeInto("#m-email", memberEmail)
-	b.typeInto("#m-name", "Max Member")
-	b.typeInto("#m-password", memberPassword)
-	b.click("form[action$='/settings/members'] button[type=submit]")
+	link := b.inviteLink(memberEmail, "member")
+	b.signOut()
+	b.joinByInvitation(link, "Max Member", memberPassword)
 	b.signOut()
 	b.signIn(memberEmail, memberPassword)
 	b.open(buildPath)

@@ -554,21 +554,38 @@ func TestBrowser(t *testing.T) {
 	b.click("#connect button[type=submit]")
 	b.says("Buildkite is connected", "Warnings", "excess_scopes", "For least privilege")
 
-	// Members: add one.
+	// Members: invite one. The link is shown once; the invitee opens it in
+	// their own browser, chooses a password and lands in the organization.
 	b.click("nav.subnav a[href$='/settings/members']")
-	b.says("Members", "Ada Admin", "(you)", "Add a member")
+	b.says("Members", "Ada Admin", "(you)", "Invite a member", "No pending invitations.")
 	b.typeInto("#m-email", adminEmail)
 	b.click("form[action$='/settings/members'] button[type=submit]")
-	b.says("Could not add the member.", adminEmail+" is already a member")
+	b.says("Could not invite.", adminEmail+" is already a member")
 	if v := eval[string](b, `document.querySelector("#m-email").value`); v != adminEmail {
-		t.Fatalf("email not kept after a failed add: %q", v)
+		t.Fatalf("email not kept after a failed invitation: %q", v)
 	}
 	eval[chromedp.Void](b, `document.querySelector("#m-email").value = ""`)
-	b.typeInto("#m-email", memberEmail)
-	b.typeInto("#m-name", "Max Member")
-	b.typeInto("#m-password", memberPassword)
-	b.click("form[action$='/settings/members'] button[type=submit]")
-	b.says("Added "+memberEmail+" as a member.", "Max Member", "Make admin")
+	link := b.inviteLink(memberEmail, "member")
+	b.shot("members-invited")
+	b.forbidden = append(b.forbidden, strings.TrimPrefix(link, "/invite/"))
+	b.open("/orgs/acme/settings/members")
+	b.says("Pending invitations", memberEmail, adminEmail, "Revoke…")
+	invitee := newBrowser(t, srv.URL, chromium)
+	invitee.forbidden = b.forbidden
+	invitee.open(link)
+	invitee.says("Join Acme Inc as a member", memberEmail, "choose your own password")
+	invitee.shot("invite-new-account")
+	invitee.joinByInvitation(link, "Max Member", memberPassword)
+	invitee.says("You are a member of this organization.")
+	if invitee.location() != "/orgs/acme" {
+		t.Fatalf("after joining at %s, want /orgs/acme", invitee.location())
+	}
+	if st := invitee.open(link); st != 404 {
+		t.Fatalf("used invitation link: status %d", st)
+	}
+	invitee.says("This invitation link is not valid any more", "Ask an admin of the organization for a new one.")
+	b.open("/orgs/acme/settings/members")
+	b.says("Max Member", "Make admin", "No pending invitations.")
 	b.shot("members")
 
 	// API tokens: created, shown once, revoked.
@@ -594,7 +611,7 @@ func TestBrowser(t *testing.T) {
 
 	// Audit log.
 	b.click("nav.subnav a[href$='/settings/audit']")
-	b.says("Audit log", "buildkite.connect", "buildkite.rotate", "buildkite.disconnect", "member.add", adminEmail)
+	b.says("Audit log", "buildkite.connect", "buildkite.rotate", "buildkite.disconnect", "member.invite", "member.join", adminEmail)
 	b.shot("audit-log")
 
 	// A member sees the status but no forms, and cannot post.

@@ -1,15 +1,13 @@
 package web_test
 
 import (
-	"encoding/json"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 )
 
 // TestPersonNamesAreBounded checks that a person's name given at setup or
-// when adding a member is refused with 422 when it is too long or holds
+// when joining by invitation is refused with 422 when it is too long or holds
 // control characters, and that nothing is created.
 func TestPersonNamesAreBounded(t *testing.T) {
 	srv := startUIServer(t)
@@ -24,30 +22,17 @@ func TestPersonNamesAreBounded(t *testing.T) {
 	if st, body := setup("Ada"); st != 200 {
 		t.Fatalf("setup after a refused name: %d %s", st, body)
 	}
-	for _, c := range []struct {
-		name, code string
-	}{
-		{strings.Repeat("b", 101), "invalid_name"},
-		{"Bob\x00", "invalid_name"},
-		{"Bob\nSmith", "invalid_name"},
-	} {
-		in, _ := json.Marshal(map[string]string{"email": "bob@acme.test", "name": c.name, "password": memberPassword})
-		req, err := http.NewRequest("POST", srv.URL+"/api/v1/orgs/acme/members", strings.NewReader(string(in)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/json")
-		res, err := admin.c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out struct {
-			Error struct{ Code string } `json:"error"`
-		}
-		_ = json.NewDecoder(res.Body).Decode(&out)
-		res.Body.Close()
-		if res.StatusCode != 422 || out.Error.Code != c.code {
-			t.Fatalf("add member named %q: %d %q, want 422 %s", c.name, res.StatusCode, out.Error.Code, c.code)
+	csrf := admin.csrf("/orgs/acme/settings/members")
+	st, body := admin.do("POST", "/orgs/acme/settings/members", url.Values{"csrf": {csrf}, "email": {"bob@acme.test"}, "role": {"member"}})
+	link := inviteLinkRE.FindString(body)
+	if st != 201 || link == "" {
+		t.Fatalf("invite bob: %d %s", st, body)
+	}
+	bob := newFormClient(t, srv.URL)
+	for _, name := range []string{strings.Repeat("b", 101), "Bob\x00", "Bob\nSmith"} {
+		st, body := bob.do("POST", link, url.Values{"name": {name}, "password": {memberPassword}, "password_confirm": {memberPassword}})
+		if st != 422 || !strings.Contains(body, "Name must") {
+			t.Fatalf("join named %q: %d %s, want 422 and the name rule", name, st, body)
 		}
 	}
 	if st, body := admin.do("GET", "/api/v1/orgs/acme/members", nil); st != 200 || strings.Contains(body, "bob@acme.test") {
