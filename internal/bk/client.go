@@ -270,6 +270,11 @@ func (c *Client) Organizations(ctx context.Context) ([]OrgRef, error) {
 // one cheap call (GET /v2/organizations/{org}/pipelines?per_page=1, scope
 // read_pipelines). A 404 means no access to that organization.
 func (c *Client) ProbeOrganization(ctx context.Context, org string) error {
+	// go-buildkite puts the slug into the path unescaped and resolves it,
+	// so a stored slug like "acme/../../user" would read another endpoint.
+	if org == "" || !ValidSlug(org) {
+		return fmt.Errorf("probe organization: %w", ErrUnsafePath)
+	}
 	err := c.call(ctx, func(ctx context.Context) error {
 		_, _, err := c.gobk.Pipelines.List(ctx, org, &buildkite.PipelineListOptions{
 			ListOptions: buildkite.ListOptions{PerPage: 1},
@@ -294,6 +299,11 @@ type transport struct {
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Host == t.base.Host {
+		if err := checkPath(req.URL); err != nil {
+			return nil, err
+		}
+	}
 	req = req.Clone(req.Context())
 	// The token only goes to the API host: never to a redirect target such
 	// as an artifact's signed S3 URL.
@@ -316,6 +326,41 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, rateLimitErrorFrom(resp, now)
 	}
 	return resp, nil
+}
+
+// ErrUnsafePath is returned, before anything is sent, for an API request
+// whose path a slug or id from storage or a webhook would change: a "." or
+// ".." segment, an empty segment, or an escaped character. Buildkite's
+// slugs and ids never contain them.
+var ErrUnsafePath = errors.New("refusing an API path built from a malformed slug or id")
+
+// ValidSlug reports whether s is shaped like a Buildkite organization or
+// pipeline slug: at most 100 letters, digits, dashes and underscores.
+func ValidSlug(s string) bool {
+	if len(s) > 100 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// checkPath refuses request paths with dot, empty or escaped segments.
+func checkPath(u *url.URL) error {
+	if strings.Contains(u.EscapedPath(), "%") {
+		return ErrUnsafePath
+	}
+	segs := strings.Split(strings.TrimPrefix(u.Path, "/"), "/")
+	for i, seg := range segs {
+		if seg == "." || seg == ".." || (seg == "" && i < len(segs)-1) {
+			return ErrUnsafePath
+		}
+	}
+	return nil
 }
 
 func rateLimitErrorFrom(resp *http.Response, now time.Time) *RateLimitError {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -198,5 +199,45 @@ func TestJobLogHeaderTimeout(t *testing.T) {
 	var ue *UnreachableError
 	if !errors.As(err, &ue) || ue.Reason != ReasonTimeout {
 		t.Fatalf("err = %v, want timeout", err)
+	}
+}
+
+// TestUnsafePathsAreNeverSent checks that a slug or id that would change the
+// request path (from storage written before slugs were checked, or from a
+// webhook) is refused before the token leaves the process.
+func TestUnsafePathsAreNeverSent(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, "[]")
+	}))
+	t.Cleanup(srv.Close)
+	c := newTestClient(t, srv.URL, tokGood)
+	ctx := t.Context()
+	calls := map[string]func() error{
+		"probe dotdot":     func() error { return c.ProbeOrganization(ctx, "acme/../../user") },
+		"probe empty":      func() error { return c.ProbeOrganization(ctx, "") },
+		"builds dotdot":    func() error { _, err := c.ListBuilds(ctx, "..", BuildListOptions{}); return err },
+		"builds slash":     func() error { _, err := c.ListBuilds(ctx, "acme/x", BuildListOptions{}); return err },
+		"build empty":      func() error { _, err := c.GetBuild(ctx, "acme", "", 1); return err },
+		"job env dot":      func() error { _, err := c.JobEnv(ctx, "acme", "api", 1, "."); return err },
+		"log dotdot":       func() error { _, err := c.JobLogSize(ctx, "acme", "api", 1, ".."); return err },
+		"failed execs pct": func() error { _, err := c.FailedExecutions(ctx, "acme", "suite", "a%2fb"); return err },
+	}
+	for name, call := range calls {
+		if err := call(); !errors.Is(err, ErrUnsafePath) {
+			t.Errorf("%s: err = %v, want ErrUnsafePath", name, err)
+		}
+	}
+	if n := hits.Load(); n != 0 {
+		t.Fatalf("%d requests reached the server", n)
+	}
+	// Plain slugs and ids still go through.
+	if _, err := c.ListPipelines(ctx, "acme_1-x", 1); err != nil {
+		t.Fatalf("plain slug: %v", err)
+	}
+	if n := hits.Load(); n != 1 {
+		t.Fatalf("plain slug: %d requests, want 1", n)
 	}
 }

@@ -253,17 +253,7 @@ func (s *Service) Connect(ctx context.Context, org ci.Org, a Actor, token secret
 // slug becomes part of API paths (go-buildkite does not escape it), so
 // anything that could change the path ("/", "..", "?", "#", "%") is refused
 // before a request is sent.
-func validBuildkiteSlug(slug string) bool {
-	if len(slug) > 100 {
-		return false
-	}
-	for _, r := range slug {
-		if (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '-' && r != '_' {
-			return false
-		}
-	}
-	return true
-}
+func validBuildkiteSlug(slug string) bool { return bk.ValidSlug(slug) }
 
 // store seals token and saves the integration as connected, with its check
 // and audit event, in one transaction.
