@@ -215,30 +215,45 @@ func TestAPIAccessRules(t *testing.T) {
 			t.Fatalf("%s other org %s: %d %s (missing org: %s)", method, path, r.Status, r.Body, missing.Body)
 		}
 	}
-	if r := do(t, "POST", u+"/members", adminTok, strings.NewReader(`{"email": `)); r.Status != 400 || errCode(t, r) != "malformed_request" {
+	// Members join by invitation: the old POST /members adds nobody.
+	if r := do(t, "POST", u+"/members", adminTok, strings.NewReader(`{"email":"new@acme.test","role":"member","password":"a new long password"}`)); r.Status != 410 || errCode(t, r) != "use_invitations" {
+		t.Fatalf("POST /members: %d %s", r.Status, r.Body)
+	}
+	if r := do(t, "POST", u+"/invitations", adminTok, strings.NewReader(`{"email": `)); r.Status != 400 || errCode(t, r) != "malformed_request" {
 		t.Fatalf("malformed JSON: %d %s", r.Status, r.Body)
 	}
-	if r := do(t, "POST", u+"/members", adminTok, strings.NewReader(`{"email":"x@acme.test","bogus":1}`)); r.Status != 400 {
+	if r := do(t, "POST", u+"/invitations", adminTok, strings.NewReader(`{"email":"x@acme.test","bogus":1}`)); r.Status != 400 {
 		t.Fatalf("unknown field: %d %s", r.Status, r.Body)
 	}
 	big := `{"email":"` + strings.Repeat("a", 2<<20) + `"}`
-	if r := do(t, "POST", u+"/members", adminTok, strings.NewReader(big)); r.Status != 413 || errCode(t, r) != "body_too_large" {
+	if r := do(t, "POST", u+"/invitations", adminTok, strings.NewReader(big)); r.Status != 413 || errCode(t, r) != "body_too_large" {
 		t.Fatalf("2 MiB body: %d %.200s", r.Status, r.Body)
 	}
-	if r := do(t, "POST", u+"/members", adminTok, strings.NewReader(`{"email":"not-an-email"}`)); r.Status != 422 || errCode(t, r) != "invalid_email" {
+	if r := do(t, "POST", u+"/invitations", adminTok, strings.NewReader(`{"email":"not-an-email"}`)); r.Status != 422 || errCode(t, r) != "invalid_email" {
 		t.Fatalf("invalid email: %d %s", r.Status, r.Body)
 	}
-	if r := do(t, "POST", u+"/members", adminTok, strings.NewReader(`{"email":"m@acme.test"}`)); r.Status != 409 {
+	if r := do(t, "POST", u+"/invitations", adminTok, strings.NewReader(`{"email":"m@acme.test"}`)); r.Status != 409 {
 		t.Fatalf("existing member: %d %s", r.Status, r.Body)
 	}
-	r = do(t, "POST", u+"/members", adminTok, strings.NewReader(`{"email":"new@acme.test","role":"member","password":"a new long password"}`))
-	if r.Status != 201 || strings.Contains(r.Body, "password") {
-		t.Fatalf("add member: %d %s", r.Status, r.Body)
+	r = do(t, "POST", u+"/invitations", adminTok, strings.NewReader(`{"email":"new@acme.test","role":"member"}`))
+	if r.Status != 201 || !strings.Contains(r.Body, "/invite/kwinv_") {
+		t.Fatalf("invite: %d %s", r.Status, r.Body)
 	}
-	var added struct {
-		User struct{ ID int64 } `json:"user"`
+	var members struct {
+		Members []struct {
+			User struct {
+				ID    int64
+				Email string
+			} `json:"user"`
+		} `json:"members"`
 	}
-	_ = json.Unmarshal([]byte(r.Body), &added)
+	_ = json.Unmarshal([]byte(do(t, "GET", u+"/members", adminTok, nil).Body), &members)
+	var added struct{ User struct{ ID int64 } }
+	for _, m := range members.Members {
+		if m.User.Email == "m@acme.test" {
+			added.User.ID = m.User.ID
+		}
+	}
 	mu := u + "/members/" + itoa(added.User.ID)
 	if r := do(t, "PATCH", mu, adminTok, strings.NewReader(`{"role":"owner"}`)); r.Status != 422 {
 		t.Fatalf("bad role: %d %s", r.Status, r.Body)
