@@ -8,13 +8,14 @@ import (
 	"github.com/kitewatch/kitewatch/internal/store"
 )
 
-// CleanupArgs is the periodic task that deletes expired sessions and setup links.
+// CleanupArgs is the periodic task that deletes expired sessions, setup links
+// and invitations.
 type CleanupArgs struct{}
 
 // Kind names the task.
 func (CleanupArgs) Kind() string { return "cleanup_expired" }
 
-// CleanupWorker deletes expired sessions and setup links.
+// CleanupWorker deletes expired sessions, setup links and invitations.
 type CleanupWorker struct {
 	river.WorkerDefaults[CleanupArgs]
 	DB *store.DB
