@@ -494,7 +494,7 @@ var Rules = []Rule{
 	// when the log has nothing else: a trimmed log, or a tail.
 	{ID: "surefire-results", Action: "state:surefire-results", Literals: []string{"[ERROR] Failures:", "[ERROR] Errors:"},
 		Pattern: `^\[ERROR\] (?:Failures|Errors):\s*$`},
-	{ID: "surefire-results-end", Action: "unstate:surefire-results", Literals: []string{"[ERROR] Tests run:", "[INFO] Tests run:", "BUILD FAILURE"},
+	{ID: "surefire-results-end", Action: "unstate:surefire-results", State: "surefire-results", Literals: []string{"[ERROR] Tests run:", "[INFO] Tests run:", "BUILD FAILURE"},
 		Pattern: `^\[(?:ERROR|INFO)\] (?:Tests run:|BUILD FAILURE)`},
 	{ID: "surefire-result", Category: Test, Priority: PriorityTest, Confidence: 0.8, State: "surefire-results", Secondary: true,
 		Literals: []string{"[ERROR]   "},
