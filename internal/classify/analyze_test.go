@@ -54,6 +54,15 @@ func TestAnalyze(t *testing.T) {
 			log: agentLog("1", "compiling src/errors/error_handler.go", "--- PASS: TestErrorPaths (0.00s)", "0 errors, 3 warnings", "ok  \tgithub.com/acme/errors\t0.1s", "warning: deprecated API errorf"),
 		},
 		{
+			name: "go build errors without a column after a # pkg header", failed: true, count: 1,
+			category: Compile, title: "undefined: x", loc: &Location{Path: "app/main.go", Line: 12},
+			log: agentLog("2", "# example.com/app", "app/main.go:12: undefined: x", "FAIL\texample.com/app [build failed]"),
+		},
+		{
+			name: "log.Lshortfile lines are not compile errors", failed: true, count: 1, category: Unknown,
+			log: agentLog("1", "main.go:12: connecting to the database", "=== RUN   TestX", "main.go:30: retrying"),
+		},
+		{
 			name: "compile error before the test failures it causes", failed: true, count: 2,
 			category: Compile, title: "undefined: Foo", loc: &Location{Path: "pkg/a.go", Line: 3, Column: 9},
 			log: agentLog("1", "--- FAIL: TestLater (0.00s)", "    later_test.go:9: boom", "# example.com/pkg", "./pkg/a.go:3:9: undefined: Foo", "FAIL\texample.com/pkg [build failed]"),
@@ -263,6 +272,23 @@ func FuzzAnalyze(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+func TestGoPkgHeader(t *testing.T) {
+	tests := map[string]bool{
+		"# github.com/acme/app":                                 true,
+		"# package/testpkg/pkg_test [package/testpkg/pkg.test]": true,
+		"# command-line-arguments":                              true,
+		"# Creating build directory":                            false,
+		"#comment":                                              false,
+		"# a [b":                                                false,
+		"## heading":                                            false,
+	}
+	for in, want := range tests {
+		if got := goPkgHeader([]byte(in)); got != want {
+			t.Errorf("goPkgHeader(%q) = %v, want %v", in, got, want)
+		}
+	}
 }
 
 func TestStripLinePrefix(t *testing.T) {

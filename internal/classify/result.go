@@ -96,6 +96,14 @@ func (a *analysis) finalize(f *finding) {
 			f.addLoc(a, vars)
 		}
 	}
+	if r.tests != nil {
+		k := r.tests.SubexpIndex("test")
+		for _, l := range f.after {
+			if m := r.tests.FindStringSubmatch(l); m != nil && k > 0 && m[k] != "" {
+				f.addTests([]string{m[k]})
+			}
+		}
+	}
 	if r.msg != nil && f.vars["locmsg"] == "" {
 		for _, l := range append(append([]string{}, f.before...), f.after...) {
 			if m := r.msg.FindStringSubmatch(l); m != nil {

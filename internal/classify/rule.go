@@ -71,6 +71,9 @@ type Rule struct {
 	State string
 	// LocPattern finds more locations (and ${locmsg}) in the context lines.
 	LocPattern string
+	// TestPattern finds more failing tests (its "test" group) in the context
+	// lines: a summary that lists one test per line.
+	TestPattern string
 	// MsgPattern, when ${locmsg} is still empty, takes it from the msg group
 	// of the first context line it matches (testify's "Error:" line).
 	MsgPattern string
@@ -113,6 +116,7 @@ const (
 type compiledRule struct {
 	Rule
 	re, not, loc *regexp.Regexp
+	tests        *regexp.Regexp
 	stop, msg    *regexp.Regexp
 	prevTest     *regexp.Regexp
 	groups       map[string]int
@@ -167,6 +171,11 @@ func compileRules(rules []Rule) ([]*compiledRule, error) {
 		if r.LocPattern != "" {
 			if cr.loc, err = regexp.Compile(r.LocPattern); err != nil {
 				return nil, fmt.Errorf("compile rule %q locations: %w", r.ID, err)
+			}
+		}
+		if r.TestPattern != "" {
+			if cr.tests, err = regexp.Compile(r.TestPattern); err != nil {
+				return nil, fmt.Errorf("compile rule %q tests: %w", r.ID, err)
 			}
 		}
 		if p, ok := cutPrefix(r.Action, "prevtest:"); ok {

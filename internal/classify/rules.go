@@ -342,13 +342,21 @@ var Rules = []Rule{
 		Literals: []string{"WARNING: DATA RACE"},
 		Pattern:  `^WARNING: DATA RACE`,
 		Title:    "Data race"},
+	// "python -m pkg.mod" whose module cannot be imported: the project's own
+	// package (a dotted name) is a layout or working-directory problem; a
+	// top-level tool module ("python -m pytest") is a missing dependency.
+	{ID: "python-m-missing", Category: Dependency, Priority: PriorityConfig, Confidence: 0.75,
+		Literals: []string{"Error while finding module specification for", ": No module named "},
+		Pattern:  `^\S*python[\d.]*(?:\.exe)?: (?:Error while finding module specification for '(?P<mod>[^']+)' \((?:ModuleNotFoundError|ImportError): (?P<msg>[^)]+)\)|No module named (?P<mod2>\S+))$`,
+		Title:    "python -m ${mod}${mod2}: ${msg}",
+		Refine:   []Refinement{{In: "line", Pattern: `for '\w+\.[\w.]+'`, Category: Config}}},
 	{ID: "python-traceback", Category: Unknown, Priority: PriorityUnknown + 15, Confidence: 0.7, Action: "block:traceback",
 		Literals: []string{"Traceback (most recent call last)"},
 		Pattern:  `^\s*Traceback \(most recent call last\):`,
 		Title:    "${msg}"},
 	{ID: "timeout", Category: Timeout, Priority: PriorityCrash, Confidence: 0.75,
 		Literals: []string{"timed out", "Timed out", "xceeded timeout", "imeout of", "Timeout >", "deadline exceeded", "exceed context deadline", "exceeded the maximum", "exceeded its", "TimeoutError", "Timeout exceeded", "took too long", "timed out waiting"},
-		Pattern:  `(?i)\b(job|step|build|command|test|tests|operation|execution) (has )?(timed out|exceeded (its |the )?(maximum )?(execution )?(time|timeout))|exceeded timeout of \d+ ?ms|timeout of \d+ ?ms exceeded|failed: timeout >\d|^\S.*(context deadline exceeded|would exceed context deadline|timed out after \d)|timeout exceeded|^\S*TimeoutError:|took too long|timed out waiting for`,
+		Pattern:  `(?i)\b(job|step|build|command|test|tests|operation|execution) (has )?(timed out|exceeded (its |the )?(maximum )?(execution )?(time|timeout))|exceeded timeout of \d+ ?ms|timeout of \d+ ?ms exceeded|failed: timeout >\d|exceeded the maximum (?:execution )?time\b|^\S.*(context deadline exceeded|would exceed context deadline|timed out after \d)|timeout exceeded|^\S*TimeoutError:|took too long|timed out waiting for`,
 		Not:      retryWords + `|^\s*(--- PASS|ok\s|PASSED|✓)|(?i)\bas expected\b`,
 		Title:    "Timeout: ${text}", After: 4, Weak: true},
 
@@ -501,6 +509,14 @@ var Rules = []Rule{
 		Pattern:  `^\[ERROR\]\s{2,}(?P<test>[A-Za-z_$][\w$]*(?:\.[\w$]+)+?)(?::\d+)?(?:->\S+)* (?:» )?(?P<msg>.+)$`,
 		Not:      `^\[ERROR\]\s+Run \d+:`,
 		Title:    "${test}: ${msg}"},
+	// Surefire 2.x prints "Failed tests:" / "Tests in error:" and then one
+	// "  method(pkg.Class): msg" line per test (its detailed reports go to
+	// files).
+	{ID: "surefire2-results", Category: Test, Priority: PriorityTest, Confidence: 0.8,
+		Literals: []string{"Failed tests:", "Tests in error:"},
+		Pattern:  `^(?:Failed tests|Tests in error):\s*$`,
+		Title:    "${next}", After: 20, AfterMode: "indented",
+		TestPattern: `^\s+(?P<test>[\w$]+\((?:[\w$]+\.)*[\w$]+\))(?::|\s+»|$)`},
 	{ID: "dotnet-test", Category: Test, Priority: PriorityTest, Confidence: 0.85,
 		Literals: []string{"Failed "},
 		Pattern:  `^\s*Failed (?P<test>[\w.]+\w) \[[\d.<>\w ]+\]$`,
