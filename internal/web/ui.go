@@ -52,6 +52,7 @@ var funcs = template.FuncMap{
 		}
 		return strings.ToUpper(s[:1]) + strings.ReplaceAll(s[1:], "_", " ")
 	},
+	"when":       when,
 	"join":       strings.Join,
 	"analysisOf": analysisOf,
 	"contains": func(list []string, s string) bool {
@@ -86,6 +87,16 @@ func timeago(t time.Time) string {
 		return "never"
 	}
 	return timeagoAt(t, time.Now())
+}
+
+// when is a relative time ("5 minutes ago") in a <time> element whose
+// tooltip gives the date and time in UTC.
+func when(t time.Time) template.HTML {
+	if t.IsZero() {
+		return "never"
+	}
+	return template.HTML(`<time datetime="` + t.UTC().Format(time.RFC3339) + `" title="` +
+		t.UTC().Format("2006-01-02 15:04 UTC") + `">` + template.HTMLEscapeString(timeago(t)) + `</time>`)
 }
 
 func plural(n int, unit string) string {
@@ -150,6 +161,21 @@ func (s *Server) uiRoutes() {
 	s.mux.Handle("GET /orgs/{org}", s.orgUI(roleMember, s.orgHome))
 	s.settingsRoutes()
 	s.buildkiteRoutes()
+	// Anything else is a 404 page in the UI's words (the JSON API has its
+	// own under /api/).
+	s.mux.HandleFunc("/", s.notFound)
+}
+
+// notFound renders the 404 page, with the navigation when signed in.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	pg := &page{}
+	if sess, err := s.sessionFromCookie(r); err == nil {
+		if u, err := s.db.UserByID(r.Context(), sess.UserID); err == nil {
+			pg.User, pg.CSRF = &u, sess.CSRFToken
+			pg.Orgs, _ = s.db.ListUserOrgs(r.Context(), u.ID)
+		}
+	}
+	s.uiErrorFor(w, r, pg, ci.Errorf(ci.ErrNotFound, "not_found", "there is no page at this address. Check the link, or start again from kitewatch's start page"))
 }
 
 type uiHandler func(w http.ResponseWriter, r *http.Request, p *principal, pg *page) error
@@ -432,7 +458,7 @@ func (s *Server) setupSubmit(w http.ResponseWriter, r *http.Request) {
 	pw := r.PostFormValue("password")
 	fail := func(err error) {
 		status, _, msg := errorStatus(err)
-		s.render(w, r, status, "setup", page{Title: "Set up kitewatch", Error: msg, Data: in})
+		s.render(w, r, status, "setup", page{Title: "Set up kitewatch", Error: sentence(msg), Data: in})
 	}
 	if !s.setupValid(r) {
 		s.render(w, r, http.StatusNotFound, "error", page{Title: "Setup link not valid",

@@ -28,6 +28,17 @@ func (s *Server) buildkiteRoutes() {
 	s.mux.Handle("POST /orgs/{org}/settings/integrations/buildkite/rotate", s.orgUI(roleAdmin, s.buildkiteRotate))
 	s.mux.Handle("GET /orgs/{org}/settings/integrations/buildkite/disconnect", s.orgUI(roleAdmin, s.buildkiteDisconnectForm))
 	s.mux.Handle("POST /orgs/{org}/settings/integrations/buildkite/disconnect", s.orgUI(roleAdmin, s.buildkiteDisconnect))
+	// The form actions answer a GET (a bookmarked or retyped result URL)
+	// with the Buildkite page rather than "405 Method Not Allowed".
+	s.mux.Handle("GET /orgs/{org}/settings/integrations/buildkite/{action}", s.orgUI(roleMember,
+		func(w http.ResponseWriter, r *http.Request, p *principal, pg *page) error {
+			switch r.PathValue("action") {
+			case "connect", "verify", "rotate", "webhook", "poll", "backfill":
+				http.Redirect(w, r, s.buildkitePath(p), http.StatusSeeOther)
+				return nil
+			}
+			return ci.Errorf(ci.ErrNotFound, "not_found", "there is no page at this address")
+		}))
 	s.detectionRoutes()
 }
 
@@ -97,6 +108,8 @@ func (a attempt) kind() string {
 	switch {
 	case len(codes) == 1 && codes[0] == bk.CodeOrganizationRequired:
 		return "choose_org"
+	case slices.Contains(codes, bk.CodeTokenFormatInvalid) || slices.Contains(codes, bk.CodeWrongTokenType):
+		return "not_sent"
 	case slices.Contains(codes, bk.CodeBuildkiteUnreachable) || slices.Contains(codes, bk.CodeRateLimited):
 		return "unreachable"
 	}
@@ -110,9 +123,15 @@ func (a attempt) Heading() string {
 		return "One more step: choose the Buildkite organization"
 	case "unreachable":
 		return "kitewatch could not check this token with Buildkite"
+	case "not_sent":
+		return "This is not a Buildkite API access token"
 	}
 	return "Buildkite did not accept this token"
 }
+
+// NotSent reports whether kitewatch refused the token before asking
+// Buildkite (not a token, or another kind of Buildkite token).
+func (a attempt) NotSent() bool { return a.kind() == "not_sent" }
 
 // ChooseOrg reports whether the only problem is a missing choice of
 // organization.
@@ -131,6 +150,9 @@ type buildkiteData struct {
 	// reaches, when it reaches more than one and one must be chosen.
 	Organizations []string
 	OrgInput      string // the Buildkite organization field, refilled after a failure
+	// AttemptGone is set when the page was asked for an attempt's result
+	// that is no longer kept (or is another session's).
+	AttemptGone bool
 	FormError     string // a form problem that is not a verification result
 	Expiry        expiry
 	TokenPage     string
@@ -265,7 +287,25 @@ func (s *Server) buildkitePage(w http.ResponseWriter, r *http.Request, p *princi
 	if err != nil {
 		return err
 	}
+	// The page a failed connect or rotate redirects to: its result again,
+	// as often as the page is reloaded, while the cookie lasts.
+	if id := r.URL.Query().Get("attempt"); id != "" && p.Role == ci.RoleAdmin {
+		if a, ok := s.loadAttempt(r, p, id); ok {
+			d.withAttempt(a)
+		} else {
+			d.AttemptGone = true
+		}
+	}
 	return s.renderBuildkite(w, r, pg, http.StatusOK, d)
+}
+
+// withAttempt shows a failed attempt's result on the page.
+func (d *buildkiteData) withAttempt(a savedAttempt) {
+	d.Attempt = &attempt{Action: a.Action, Report: a.Report}
+	d.Errors, d.Warnings = splitProblems(a.Report.Problems)
+	d.Organizations = a.Orgs
+	d.OrgInput = a.OrgInput
+	d.Scopes, d.ScopesFor = scopeRows(&a.Report.Token), "attempt"
 }
 
 func (s *Server) renderBuildkite(w http.ResponseWriter, r *http.Request, pg *page, status int, d buildkiteData) error {
@@ -298,10 +338,12 @@ func (s *Server) buildkiteFailed(w http.ResponseWriter, r *http.Request, p *prin
 	d.OrgInput = orgInput
 	status := http.StatusUnprocessableEntity
 	if ve != nil {
-		d.Attempt = &attempt{Action: action, Report: ve.Report}
-		d.Errors, d.Warnings = splitProblems(ve.Report.Problems)
-		d.Organizations = problemOrgs(ve.Report)
-		d.Scopes, d.ScopesFor = scopeRows(&ve.Report.Token), "attempt"
+		a := savedAttempt{Action: action, OrgInput: orgInput, Orgs: problemOrgs(ve.Report), Report: ve.Report}
+		if id, ok := s.saveAttempt(w, p, a); ok {
+			http.Redirect(w, r, s.buildkitePath(p)+"?attempt="+id, http.StatusSeeOther)
+			return nil
+		}
+		d.withAttempt(a)
 	} else {
 		st, _, msg := errorStatus(err)
 		status, d.FormError = st, sentence(msg)
@@ -323,6 +365,7 @@ func (s *Server) buildkiteConnect(w http.ResponseWriter, r *http.Request, p *pri
 	if err != nil {
 		return s.buildkiteFailed(w, r, p, pg, "connect", org, err)
 	}
+	s.clearAttempt(w, r, p)
 	msg := "Buildkite is connected"
 	if st.Organization != nil {
 		msg += " to " + orgLabel(st.Organization)
@@ -366,6 +409,7 @@ func (s *Server) buildkiteRotate(w http.ResponseWriter, r *http.Request, p *prin
 	if err != nil {
 		return s.buildkiteFailed(w, r, p, pg, "rotate", "", err)
 	}
+	s.clearAttempt(w, r, p)
 	msg := "Rotated: kitewatch now uses the new token."
 	switch {
 	case !revoke:
