@@ -153,9 +153,9 @@ type buildkiteData struct {
 	// AttemptGone is set when the page was asked for an attempt's result
 	// that is no longer kept (or is another session's).
 	AttemptGone bool
-	FormError     string // a form problem that is not a verification result
-	Expiry        expiry
-	TokenPage     string
+	FormError   string // a form problem that is not a verification result
+	Expiry      expiry
+	TokenPage   string
 	// Detection is the webhook and diagnostics panels, loaded on the
 	// Buildkite page only.
 	Detection *detectionData
