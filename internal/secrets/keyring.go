@@ -114,6 +114,19 @@ func NewKeyring(primary NamedKeeper, older ...NamedKeeper) (*Keyring, error) {
 	return r, nil
 }
 
+// Close closes every keeper of the keyring that holds resources (KMS
+// keepers; see CloseKeeper) and returns the first error. The keyring must not
+// be used afterwards.
+func (r *Keyring) Close() error {
+	var first error
+	for _, k := range r.byID {
+		if err := CloseKeeper(k); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
 // PrimaryID returns the id of the key new records are sealed with.
 func (r *Keyring) PrimaryID() string { return r.primary.ID }
 

@@ -31,14 +31,6 @@ var ErrKeeperNotCompiled = errors.New("key URL scheme not compiled into this bin
 // written by users other than its owner.
 var ErrInsecureKeyFile = errors.New("key file permissions are too open")
 
-// kmsSchemes maps each cloud KMS scheme to the build tag that would add it.
-var kmsSchemes = map[string]string{
-	"awskms":        "kms_aws",
-	"gcpkms":        "kms_gcp",
-	"azurekeyvault": "kms_azure",
-	"hashivault":    "kms_vault",
-}
-
 // OpenKeeper opens the key encryption key named by keyURL and returns it with
 // its stable key id.
 //
@@ -48,13 +40,22 @@ var kmsSchemes = map[string]string{
 // hold 32 raw bytes or their standard base64 encoding, and are refused (with
 // an error matching ErrInsecureKeyFile that names the file and the chmod fix)
 // when group or others have any permission on them. base64key://KEY is an
-// in-memory key; errors never contain it. Cloud KMS schemes return an error
-// matching ErrKeeperNotCompiled naming the build tag to use.
+// in-memory key; errors never contain it.
+//
+// Cloud KMS schemes (awskms, gcpkms, azurekeyvault, hashivault) open a
+// gocloud.dev/secrets keeper when the binary was built with the scheme's tag
+// (kms_aws, kms_gcp, kms_azure, kms_vault; kms_all for all four) and return
+// a *KMSKeeper; without the tag they return an error matching
+// ErrKeeperNotCompiled naming the tag to use. KMS URLs holding credentials
+// (user:password@) are refused: each SDK reads them from its environment.
+// The caller should release a KMS keeper with CloseKeeper (or Keyring.Close).
 //
 // The id of a local key is derived from the key (see LocalKeeper.ID), so the
-// same key keeps the same id wherever it is loaded from.
+// same key keeps the same id wherever it is loaded from. The id of a KMS key
+// is "<scheme>:<key name>" followed by the query parameters decryption
+// depends on (see kmsKeyID), e.g. "awskms:alias/kitewatch" for
+// awskms:///alias/kitewatch?region=eu-west-1.
 func OpenKeeper(ctx context.Context, keyURL, dataDir string) (Keeper, string, error) {
-	_ = ctx // reserved for KMS keepers, which dial out
 	switch {
 	case keyURL == "":
 		if dataDir == "" {
@@ -93,8 +94,8 @@ func OpenKeeper(ctx context.Context, keyURL, dataDir string) (Keeper, string, er
 	if !ok {
 		return nil, "", errors.New("open key: the key URL has no scheme; use file:///path, base64key://... or a KMS URL")
 	}
-	if tag, ok := kmsSchemes[scheme]; ok {
-		return nil, "", fmt.Errorf("open key: this binary was built without %s support; rebuild with -tags %s: %w", scheme, tag, ErrKeeperNotCompiled)
+	if _, ok := kmsSchemes[scheme]; ok {
+		return openKMS(ctx, scheme, keyURL)
 	}
 	// The scheme is printed, never the rest of the URL, which may hold a key.
 	return nil, "", fmt.Errorf("open key: unknown key URL scheme %q; use file://, base64key://, awskms://, gcpkms://, azurekeyvault:// or hashivault://", scheme)

@@ -1,0 +1,59 @@
+//go:build kms_vault || kms_all
+
+package secrets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+
+	vault "github.com/hashicorp/vault/api"
+	"gocloud.dev/secrets/hashivault"
+)
+
+// hashivault: the server is VAULT_SERVER_URL (or VAULT_ADDR) and the token
+// VAULT_SERVER_TOKEN (or VAULT_TOKEN); the Vault client's other VAULT_*
+// variables (VAULT_CACERT, VAULT_NAMESPACE...) apply too. Unlike gocloud's
+// default opener, the environment is read on every open, not once per
+// process.
+func init() {
+	registerKMS("hashivault", func(ctx context.Context, u *url.URL) (kmsDriver, error) {
+		client, err := vaultClientFromEnv()
+		if err != nil {
+			return nil, err
+		}
+		o := &hashivault.URLOpener{Client: client}
+		return o.OpenKeeperURL(ctx, u)
+	})
+}
+
+func vaultClientFromEnv() (*vault.Client, error) {
+	addr := firstEnv("VAULT_SERVER_URL", "VAULT_ADDR")
+	if addr == "" {
+		return nil, errors.New("set VAULT_SERVER_URL (or VAULT_ADDR) to the Vault server's address")
+	}
+	cfg := vault.DefaultConfig() // reads VAULT_CACERT, VAULT_SKIP_VERIFY, VAULT_CLIENT_TIMEOUT...
+	if cfg.Error != nil {
+		return nil, fmt.Errorf("configure the Vault client: %w", cfg.Error)
+	}
+	cfg.Address = addr
+	client, err := vault.NewClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("configure the Vault client: %w", err)
+	}
+	if token := firstEnv("VAULT_SERVER_TOKEN", "VAULT_TOKEN"); token != "" {
+		client.SetToken(token)
+	}
+	return client, nil
+}
+
+func firstEnv(names ...string) string {
+	for _, n := range names {
+		if v := os.Getenv(n); v != "" {
+			return v
+		}
+	}
+	return ""
+}
