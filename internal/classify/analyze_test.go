@@ -94,6 +94,22 @@ func TestAnalyze(t *testing.T) {
 			log: "--- FAIL: TestPlain (0.00s)\n    plain_test.go:4: bad\nFAIL\n",
 		},
 		{
+			name: "a Docker step that builds is not a dependency failure", failed: true, count: 1, category: Compile,
+			log: agentLog("1", `ERROR: failed to solve: process "/bin/sh -c yarn build" did not complete successfully: exit code: 1`),
+		},
+		{
+			name: "a Docker step that installs packages is a dependency failure", failed: true, count: 1, category: Dependency,
+			log: agentLog("1", `ERROR: failed to solve: process "/bin/sh -c yarn install --frozen-lockfile" did not complete successfully: exit code: 1`),
+		},
+		{
+			name: "a line ending in (unused) is not golangci-lint output", failed: false, count: 0,
+			log: "Removing intermediate packages (unused)\nDone\n",
+		},
+		{
+			name: "golangci-lint annotations without a path", failed: true, count: 1, category: Lint,
+			log: "##[error]Error return value of `f.Close` is not checked (errcheck)\n",
+		},
+		{
 			name: "plain passing output", failed: false, count: 0,
 			log: "ok  \tgithub.com/acme/x\t0.1s\nPASS\n",
 		},

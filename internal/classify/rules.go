@@ -260,10 +260,11 @@ var Rules = []Rule{
 		Title:    "${msg}", After: 3, AfterMode: "indented"},
 	// golangci-lint --out-format=github-actions: "::error file=x.go,line=3,
 	// col=2::msg (linter)", shown in the runner's log as "##[error]msg
-	// (linter)" (the analyser strips "##[error]").
+	// (linter)" (the analyser strips "##[error]"). Only linter names that
+	// ordinary text does not end a line with ("(unused)" does).
 	{ID: "golangci-annotation", Category: Lint, Priority: PriorityLint, Confidence: 0.7, Group: true,
-		Literals: []string{" (errcheck)", " (govet)", " (staticcheck)", " (gosimple)", " (unused)", " (ineffassign)", " (revive)", " (gocritic)", " (gosec)", " (gofmt)", " (goimports)", " (misspell)", " (unparam)", " (stylecheck)", " (typecheck)", " (errorlint)", " (golint)"},
-		Pattern:  `^(?:::(?:error|warning) file=(?P<path>[^,:]+\.go),line=(?P<line>\d+)(?:,col=(?P<col>\d+))?[^:]*::)?(?P<msg>\S.* \((?P<code>errcheck|govet|staticcheck|gosimple|unused|ineffassign|revive|gocritic|gosec|gofmt|goimports|misspell|unparam|stylecheck|typecheck|errorlint|golint)\))$`,
+		Literals: []string{" (errcheck)", " (govet)", " (staticcheck)", " (gosimple)", " (ineffassign)", " (revive)", " (gocritic)", " (gosec)", " (gofmt)", " (goimports)", " (misspell)", " (unparam)", " (stylecheck)", " (typecheck)", " (errorlint)", " (golint)"},
+		Pattern:  `^(?:::(?:error|warning) file=(?P<path>[^,:]+\.go),line=(?P<line>\d+)(?:,col=(?P<col>\d+))?[^:]*::)?(?P<msg>\S.* \((?P<code>errcheck|govet|staticcheck|gosimple|ineffassign|revive|gocritic|gosec|gofmt|goimports|misspell|unparam|stylecheck|typecheck|errorlint|golint)\))$`,
 		Title:    "${msg}"},
 	// shellcheck -f gcc: "path:12:5: warning: msg [SC2086]".
 	{ID: "shellcheck-gcc", Category: Lint, Priority: PriorityLint, Confidence: 0.85, Group: true,
@@ -675,7 +676,7 @@ var Rules = []Rule{
 		Title:    "Docker build step failed (exit ${code}${code2}): ${cmd}${cmd2}",
 		Refine: []Refinement{
 			{In: "line", Pattern: `code:? 137\b`, Category: OOM, Primary: true},
-			{In: "line", Pattern: `\b(?:go mod download|npm (?:ci|install|i)\b|yarn(?: install)?\b|pnpm (?:install|i)\b|pip3? install|poetry install|uv sync|bundle install|composer install|apt-get (?:-\S+ )*install|apk add|cargo fetch|mvn dependency:)`, Category: Dependency},
+			{In: "line", Pattern: `\b(?:go mod download|npm (?:ci|install|i)\b|yarn(?: install)?(?:["';&|]|\s+--|\s*$)|pnpm (?:install|i)\b|pip3? install|poetry install|uv sync|bundle install|composer install|apt-get (?:-\S+ )*install|apk add|cargo fetch|mvn dependency:)`, Category: Dependency},
 		}},
 	{ID: "docker-solve", Category: Config, Priority: PrioritySummary, Confidence: 0.5, Secondary: true,
 		Literals: []string{"failed to solve"},
