@@ -363,6 +363,48 @@ func (b *browser) signOut() {
 	b.says("You are signed out.")
 }
 
+// reload reloads the page as the browser's reload button does and returns
+// the HTTP status.
+func (b *browser) reload() int64 {
+	b.t.Helper()
+	resp, err := chromedp.RunResponse(b.ctx, chromedp.Reload())
+	if err != nil {
+		b.t.Fatalf("reload %s: %v", b.location(), err)
+	}
+	b.checkPage()
+	return resp.Status
+}
+
+// phoneWidth is the width of the phone viewport the walks use.
+const phoneWidth = 390
+
+// fitsPhone opens each page at the current (phone) width and fails unless
+// the page is no wider than the screen: nothing to scroll sideways.
+func (b *browser) fitsPhone(paths ...string) {
+	b.t.Helper()
+	for _, p := range paths {
+		b.open(p)
+		// Compared with the emulated 390 px: a mobile layout viewport grows
+		// to fit content that overflows, so innerWidth would move with it.
+		sw, iw := eval[int](b, "document.scrollingElement.scrollWidth"), phoneWidth
+		if sw > iw {
+			wide := eval[string](b, `[...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > 391).slice(0, 5).map(e => e.tagName + "." + e.className).join(" ")`)
+			b.t.Fatalf("%s is %d px wide on a %d px screen: %s", p, sw, iw, wide)
+		}
+	}
+}
+
+// tokenChecks counts the simulator's token look-ups and revocations.
+func tokenChecks(sim *bksim.Server) int {
+	n := 0
+	for _, r := range sim.Requests() {
+		if r.Path == "/v2/access-token" {
+			n++
+		}
+	}
+	return n
+}
+
 // deletes counts the simulator's token revocations, by token name.
 func deletes(sim *bksim.Server) map[string]int {
 	out := map[string]int{}
@@ -451,10 +493,19 @@ func TestBrowser(t *testing.T) {
 
 	// A token missing read_build_logs and read_suites.
 	b.typeInto("#bk-token", tok("missing-scopes"))
-	if st := b.click("#connect button[type=submit]"); st != 422 {
-		t.Fatalf("connect with missing scopes: status %d, want 422", st)
+	if st := b.click("#connect button[type=submit]"); st != 200 || !strings.HasPrefix(b.location(), bkPage+"?attempt=") {
+		t.Fatalf("connect with missing scopes: status %d at %s, want 200 at the result page after a redirect", st, b.location())
 	}
 	b.says("Buildkite did not accept this token", "Nothing was saved.", "What to do:", "Give the token all 9 scopes", "2 of 9 required scopes missing", "Try again")
+	// Reloading the result shows it again without sending the token again.
+	checks := tokenChecks(srv.Sim)
+	if st := b.reload(); st != 200 {
+		t.Fatalf("reload of the failed result: status %d", st)
+	}
+	b.says("Buildkite did not accept this token", "2 of 9 required scopes missing")
+	if n := tokenChecks(srv.Sim); n != checks {
+		t.Fatalf("reloading the failed result asked Buildkite again (%d token checks, was %d)", n, checks)
+	}
 	for _, sc := range []string{"read_build_logs", "read_suites"} {
 		row := eval[string](b, fmt.Sprintf(`[...document.querySelectorAll(".result li.scope")].filter(li => li.querySelector("code").textContent == %q).map(li => li.innerText.replace(/\s+/g, " ")).join("")`, sc))
 		if !strings.Contains(row, "✗") || !strings.Contains(strings.ToLower(row), "missing") {
@@ -471,8 +522,8 @@ func TestBrowser(t *testing.T) {
 
 	// An expired token.
 	b.typeInto("#bk-token", tok("expired"))
-	if st := b.click("#connect button[type=submit]"); st != 422 {
-		t.Fatalf("connect with expired token: status %d, want 422", st)
+	if st := b.click("#connect button[type=submit]"); st != 200 {
+		t.Fatalf("connect with expired token: status %d, want 200 after the redirect", st)
 	}
 	b.says("Buildkite did not accept this token", "expired", "Check the token's expiry date", "an expired token cannot be extended", "token_invalid",
 		"kitewatch could not read this token's scopes")
@@ -497,6 +548,7 @@ func TestBrowser(t *testing.T) {
 	b.open(bkPage)
 	b.says("Connected", "9 of 9 required scopes granted")
 	b.shot("buildkite-connected-phone")
+	b.fitsPhone("/orgs/acme", "/orgs/acme/builds", "/orgs/acme/settings/integrations", "/orgs/acme/settings/tokens")
 	b.viewport(1280, 900, false)
 
 	// Verify now.
@@ -613,6 +665,9 @@ func TestBrowser(t *testing.T) {
 	b.click("nav.subnav a[href$='/settings/audit']")
 	b.says("Audit log", "buildkite.connect", "buildkite.rotate", "buildkite.disconnect", "member.invite", "member.join", adminEmail)
 	b.shot("audit-log")
+	b.viewport(390, 844, true)
+	b.fitsPhone("/orgs/acme/settings/audit", bkPage, "/no/such/page")
+	b.viewport(1280, 900, false)
 
 	// A member sees the status but no forms, and cannot post.
 	b.signOut()
