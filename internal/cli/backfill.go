@@ -64,6 +64,7 @@ func backfill(ctx context.Context, e *env, db *store.DB, c config.Config, slug, 
 	if err != nil {
 		return err
 	}
+	defer keys.Close()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	q := tasks.New(db, logger)
 	if err := q.Init(tasks.Options{InsertOnly: true}); err != nil {

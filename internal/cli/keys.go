@@ -19,26 +19,18 @@ const settingKeyCheck = "kek_check"
 
 // openKeyring opens the configured key encryption key (and any previous
 // ones) and checks it against the database's key-check value, refusing a
-// wrong key. On first use it records the check value.
-func openKeyring(ctx context.Context, c config.Config, db *store.DB) (*secrets.Keyring, error) {
-	primary, id, err := secrets.OpenKeeper(ctx, c.KeyURL, c.DataDir)
-	if err != nil {
-		return nil, fmt.Errorf("open the key encryption key: %w", err)
-	}
-	var older []secrets.NamedKeeper
-	for _, u := range c.PreviousKeyURLs {
-		k, kid, err := secrets.OpenKeeper(ctx, u, c.DataDir)
-		if err != nil {
-			return nil, fmt.Errorf("open a previous key encryption key: %w", err)
-		}
-		if kid != id {
-			older = append(older, secrets.NamedKeeper{ID: kid, Keeper: k})
-		}
-	}
-	ring, err := secrets.NewKeyring(secrets.NamedKeeper{ID: id, Keeper: primary}, older...)
+// wrong key. On first use it records the check value. The caller closes the
+// keyring (KMS keepers hold clients).
+func openKeyring(ctx context.Context, c config.Config, db *store.DB) (_ *secrets.Keyring, err error) {
+	ring, err := openKeys(ctx, c, "open the key encryption key", "open a previous key encryption key")
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			ring.Close()
+		}
+	}()
 	stored, err := db.Setting(ctx, settingKeyCheck)
 	switch {
 	case errors.Is(err, ci.ErrNotFound):
@@ -82,9 +74,11 @@ When it finishes, the old key is no longer needed.`,
 			}
 			return withDB(cmd, s, func(ctx context.Context, db *store.DB, c config.Config) error {
 				// The current key must be the one the database was sealed with.
-				if _, err := openKeyring(ctx, c, db); err != nil {
+				current, err := openKeyring(ctx, c, db)
+				if err != nil {
 					return err
 				}
+				current.Close()
 				next := c
 				next.PreviousKeyURLs = append([]string{c.KeyURL}, c.PreviousKeyURLs...)
 				next.KeyURL = newURL
@@ -92,6 +86,7 @@ When it finishes, the old key is no longer needed.`,
 				if err != nil {
 					return err
 				}
+				defer ring.Close()
 				n, err := RewrapAll(ctx, db, ring, batch)
 				if err != nil {
 					return fmt.Errorf("key rotation stopped after %d records (run the command again to resume): %w", n, err)
@@ -113,7 +108,7 @@ When it finishes, the old key is no longer needed.`,
 			})
 		},
 	}
-	rotate.Flags().StringVar(&newURL, "new-key-url", "", "the new key encryption key (file:///path, base64key://...)")
+	rotate.Flags().StringVar(&newURL, "new-key-url", "", "the new key encryption key (file:///path, base64key://..., or a KMS URL in a binary built with its kms_* tag)")
 	rotate.Flags().IntVar(&batch, "batch", 100, "records re-wrapped per database round trip")
 	cmd.AddCommand(rotate)
 	return cmd
@@ -122,21 +117,41 @@ When it finishes, the old key is no longer needed.`,
 // openRotationKeyring opens the keys for a rotation without checking the
 // key-check value (the new key has none yet).
 func openRotationKeyring(ctx context.Context, c config.Config) (*secrets.Keyring, error) {
+	return openKeys(ctx, c, "open the new key encryption key", "open the current key encryption key")
+}
+
+// openKeys opens c.KeyURL as the primary key and c.PreviousKeyURLs as older
+// ones. Keepers it does not keep (on error, or a previous URL naming the
+// primary key again) are closed.
+func openKeys(ctx context.Context, c config.Config, primaryWhat, olderWhat string) (*secrets.Keyring, error) {
 	primary, id, err := secrets.OpenKeeper(ctx, c.KeyURL, c.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("open the new key encryption key: %w", err)
+		return nil, fmt.Errorf("%s: %w", primaryWhat, err)
 	}
-	var older []secrets.NamedKeeper
+	keep := []secrets.NamedKeeper{{ID: id, Keeper: primary}}
+	closeAll := func() {
+		for _, nk := range keep {
+			secrets.CloseKeeper(nk.Keeper)
+		}
+	}
 	for _, u := range c.PreviousKeyURLs {
 		k, kid, err := secrets.OpenKeeper(ctx, u, c.DataDir)
 		if err != nil {
-			return nil, fmt.Errorf("open the current key encryption key: %w", err)
+			closeAll()
+			return nil, fmt.Errorf("%s: %w", olderWhat, err)
 		}
-		if kid != id {
-			older = append(older, secrets.NamedKeeper{ID: kid, Keeper: k})
+		if kid == id {
+			secrets.CloseKeeper(k)
+			continue
 		}
+		keep = append(keep, secrets.NamedKeeper{ID: kid, Keeper: k})
 	}
-	return secrets.NewKeyring(secrets.NamedKeeper{ID: id, Keeper: primary}, older...)
+	ring, err := secrets.NewKeyring(keep[0], keep[1:]...)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	return ring, nil
 }
 
 // RewrapAll re-wraps, in batches, every sealed record not under the

@@ -64,6 +64,7 @@ func serve(ctx context.Context, e *env, c config.Config) error {
 		db.Close()
 		return err
 	}
+	defer keys.Close() // after a.Close: KMS keepers hold clients
 	deps.DB, deps.Logger, deps.Out, deps.Keys = db, logger, e.stdout, keys
 	a, err = app.New(ctx, c, deps)
 	if err != nil {
