@@ -209,6 +209,12 @@ func TestBrowserBuilds(t *testing.T) {
 	}
 	analysisText := b.text("#analysis")
 	b.shot("build-analysis")
+	// On a phone the page fits the screen: the excerpt scrolls in its own
+	// box and the jobs table becomes one block per job.
+	b.viewport(phoneWidth, 844, true)
+	b.fitsPhone(buildPath)
+	b.shot("build-analysis-phone")
+	b.viewport(1280, 900, false)
 
 	// The Overview lists it with its top finding.
 	b.click("nav.topnav a[href='/orgs/acme']")
@@ -268,6 +274,12 @@ func TestBrowserBuilds(t *testing.T) {
 	b.open("/orgs/acme/builds")
 	b.says(name)
 	b.shot("builds")
+	b.viewport(phoneWidth, 844, true)
+	b.fitsPhone("/orgs/acme", "/orgs/acme/builds")
+	if n := eval[int](b, `[...document.querySelectorAll("table.builds tbody td[data-label=State]")].filter(td => !["none", "normal", ""].includes(getComputedStyle(td, "::before").content)).length`); n == 0 {
+		t.Fatalf("builds table cells have no column names on a phone: %s", eval[string](b, `JSON.stringify([...document.querySelectorAll("table.builds tbody td")].slice(0, 3).map(td => [td.dataset.label, getComputedStyle(td).display, getComputedStyle(td, "::before").content, innerWidth]))`))
+	}
+	b.viewport(1280, 900, false)
 
 	for _, s := range b.forbidden {
 		if strings.Contains(srv.Logs.String(), s) {
