@@ -360,7 +360,9 @@ func (r *Keyring) VerifyCheckValue(ctx context.Context, stored string) error {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return fmt.Errorf("verify key-check value with %q: %w", id, ctxErr)
 		}
-		return fmt.Errorf("verify key-check value: key %q cannot decrypt it (the key material changed?): %w", id, ErrWrongKey)
+		// Keeper errors never hold key material; for a KMS they say why
+		// (access denied, key disabled, unreachable...).
+		return fmt.Errorf("verify key-check value: key %q cannot decrypt it (the key material changed, or the KMS refused): %v: %w", id, err, ErrWrongKey)
 	}
 	if subtle.ConstantTimeCompare(pt, checkPlaintext) != 1 {
 		return fmt.Errorf("verify key-check value: key %q decrypts it to the wrong value: %w", id, ErrWrongKey)

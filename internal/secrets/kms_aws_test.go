@@ -96,9 +96,12 @@ func TestAWSKMSKeeperRoundTrip(t *testing.T) {
 
 	// New key material under the alias is refused at start, with a clear error.
 	fake.SetKey("alias/kitewatch")
-	if err := ring.VerifyCheckValue(ctx, kcv); !errors.Is(err, secrets.ErrWrongKey) {
-		t.Fatalf("replaced key: %v, want ErrWrongKey", err)
+	err = ring.VerifyCheckValue(ctx, kcv)
+	if !errors.Is(err, secrets.ErrWrongKey) || !strings.Contains(err.Error(), `key "awskms:alias/kitewatch" cannot decrypt it`) ||
+		!strings.Contains(err.Error(), "decrypt with awskms") {
+		t.Fatalf("replaced key: %v, want ErrWrongKey with the KMS's reason", err)
 	}
+	t.Logf("startup error: %v", err)
 	_, err = ring.Open(ctx, sealed, ad)
 	if !errors.Is(err, secrets.ErrUndecryptable) || !strings.Contains(err.Error(), "decrypt with awskms") || !strings.Contains(err.Error(), "InvalidCiphertextException") {
 		t.Fatalf("Open under replaced key: %v", err)
