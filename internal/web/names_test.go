@@ -16,7 +16,7 @@ func TestPersonNamesAreBounded(t *testing.T) {
 		return admin.do("POST", srv.SetupPath, url.Values{"org_name": {"Acme Inc"}, "org_slug": {"acme"}, "email": {adminEmail},
 			"name": {name}, "password": {adminPassword}, "password_confirm": {adminPassword}})
 	}
-	if st, body := setup(strings.Repeat("a", 101)); st != 422 || !strings.Contains(body, "name must be 1 to 100 characters") {
+	if st, body := setup(strings.Repeat("a", 101)); st != 422 || !strings.Contains(body, "Name must be 1 to 100 characters.") {
 		t.Fatalf("setup with a long name: %d %s", st, body)
 	}
 	if st, body := setup("Ada"); st != 200 {
