@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -204,6 +205,11 @@ type jobRow struct {
 
 func (s *Server) buildPage(w http.ResponseWriter, r *http.Request, p *principal, pg *page) error {
 	b, err := s.loadBuild(r, p.Org.ID)
+	if errors.Is(err, ci.ErrNotFound) {
+		pg.Section = "builds"
+		return ci.Errorf(ci.ErrNotFound, "build_not_found", "there is no such build in %s: the link may be wrong or out of date. "+
+			"The Builds page lists every build kitewatch knows", p.Org.Name)
+	}
 	if err != nil {
 		return err
 	}

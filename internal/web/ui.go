@@ -270,7 +270,7 @@ func (s *Server) uiErrorFor(w http.ResponseWriter, r *http.Request, pg *page, er
 	if !ok {
 		title = http.StatusText(status)
 	}
-	p := page{Title: title, Error: sentence(msg), Data: status, User: pg.User, Org: pg.Org, Role: pg.Role, Orgs: pg.Orgs, CSRF: pg.CSRF}
+	p := page{Title: title, Error: sentence(msg), Data: status, User: pg.User, Org: pg.Org, Role: pg.Role, Orgs: pg.Orgs, CSRF: pg.CSRF, Section: pg.Section}
 	s.render(w, r, status, "error", p)
 }
 
