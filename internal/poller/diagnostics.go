@@ -83,6 +83,10 @@ func checkPipelines(f Facts) Check {
 	if !f.Connected {
 		return notConnected(id)
 	}
+	if len(f.Pipelines) == 0 && f.Poll.LastSuccessAt == nil && f.Poll.Failures == 0 {
+		// Right after connecting: the first poll lists the pipelines.
+		return Check{ID: id, Status: NotChecked, Message: "Waiting for the first poll, which lists the pipelines the token can see."}
+	}
 	if len(f.Pipelines) == 0 {
 		return Check{ID: id, Status: Fail, Message: "No pipelines are visible to the token.",
 			Remedy: "Check that the token's user belongs to teams with access to the pipelines, and that the poller has run."}

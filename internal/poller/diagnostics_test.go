@@ -44,7 +44,14 @@ func TestDiagnoseFailAndPass(t *testing.T) {
 			}
 		})
 	}
+	// Right after connecting, before the first poll, no pipelines is no
+	// failure yet.
 	f := good()
+	f.Pipelines, f.Poll = nil, ci.PollState{}
+	if c := find(Diagnose(f), "pipelines_visible"); c.Status != NotChecked || !strings.Contains(c.Message, "first poll") {
+		t.Fatalf("before the first poll: %+v", c)
+	}
+	f = good()
 	f.WebhookConfigured = false
 	if c := find(Diagnose(f), "webhooks"); c.Status != Warn {
 		t.Fatalf("no webhook configured: %+v", c)
