@@ -323,6 +323,10 @@ func (s *Server) inviteAccept(w http.ResponseWriter, r *http.Request, inv ci.Inv
 		return
 	}
 	if p.User.Email != inv.Email {
+		uid := p.User.ID
+		s.audit(r, ci.AuditEvent{OrgID: &inv.OrgID, ActorID: &uid, Actor: p.User.Email, Action: "member.join",
+			Target: "user:" + p.User.Email, Outcome: ci.OutcomeFailure,
+			Details: map[string]string{"reason": "invitation for another email", "invitation": strconv.FormatInt(inv.ID, 10)}})
 		s.renderInvite(w, r, http.StatusForbidden, inv, org, p, "", "")
 		return
 	}

@@ -523,6 +523,10 @@ func TestInvitationWrongUser(t *testing.T) {
 	if e.member("gus@globex.test") != "" || e.member("eve@globex.test") != "" {
 		t.Fatal("a wrong user's accept added someone")
 	}
+	evs, _ := e.db.ListAudit(context.Background(), store.AuditFilter{OrgID: e.acme.ID, Action: "member.join"})
+	if len(evs) != 1 || evs[0].Outcome != ci.OutcomeFailure || evs[0].Actor != "gus@globex.test" {
+		t.Fatalf("wrong user's accept audit: %+v", evs)
+	}
 	// The invitation still works for its invitee.
 	eve := e.client()
 	eve.signIn("eve@globex.test")
