@@ -27,6 +27,10 @@ func (b buildRow) ShortCommit() string {
 
 // buildsView is the data of the Builds page.
 type buildsView struct {
+	// ShownAt and Self let the page say how fresh it is and reload itself:
+	// new builds appear on the next load.
+	ShownAt time.Time
+	Self    string
 	Filter    ci.BuildFilter
 	PR        string
 	Builds    []buildRow
@@ -103,7 +107,7 @@ func (s *Server) buildsPage(w http.ResponseWriter, r *http.Request, p *principal
 	for _, pl := range ps {
 		names[pl.Slug] = pl.Name
 	}
-	v := buildsView{Filter: f, Pipelines: ps, States: buildStates,
+	v := buildsView{Filter: f, Pipelines: ps, States: buildStates, ShownAt: time.Now(), Self: r.URL.RequestURI(),
 		Filtered: f.Pipeline != "" || f.Branch != "" || f.State != "" || f.PullRequest != 0 || f.Commit != ""}
 	for _, b := range bs {
 		v.Builds = append(v.Builds, buildRow{Build: b, PipelineName: names[b.Pipeline], Duration: duration(b.Duration())})
