@@ -12,10 +12,26 @@
 //   - file:///abs/path: an existing key file (32 raw bytes, or their standard
 //     base64 encoding on one line);
 //   - base64key://<standard or URL-safe base64 of 32 bytes>: an in-memory key;
-//   - awskms://, gcpkms://, azurekeyvault://, hashivault://: cloud KMS keepers,
-//     which this build does not include (see [ErrKeeperNotCompiled]).
+//   - awskms://, gcpkms://, azurekeyvault://, hashivault://: cloud KMS keys
+//     through gocloud.dev/secrets keepers, adapted by [KMSKeeper]. Each is
+//     compiled in only with its build tag (kms_aws, kms_gcp, kms_azure,
+//     kms_vault; kms_all for all four), so the default binary links no cloud
+//     SDK; without the tag OpenKeeper answers [ErrKeeperNotCompiled] naming
+//     the tag. The build-tagged files (kms_aws.go...) only register an
+//     opener; URL checks, key ids, error wrapping and the adapter are
+//     untagged (kms.go).
 //
 // Key files that group or others may read or write are refused.
+//
+// Every key has a stable id, stored with each record: "local:" and 16 hex
+// digits derived from a local key, or "<scheme>:<key name>" for a KMS key,
+// with the URL parameters decryption depends on (an AWS encryption context,
+// GCP additional authenticated data, the Azure algorithm) but not the ones
+// that only locate the service (region, endpoint...). Ids never hold
+// credentials: KMS URLs with user:password@ are refused. KMS keepers hold
+// clients; release them with [CloseKeeper] or [Keyring.Close].
+//
+// Package kmstest has fakes of the Vault transit and AWS KMS APIs for tests.
 //
 // # Records
 //

@@ -248,6 +248,10 @@ func (r *Keyring) unwrap(ctx context.Context, b []byte) (record, []byte, error) 
 			// A cancelled KMS call says nothing about the record.
 			return record{}, nil, fmt.Errorf("unwrap data key with %q: %w", rec.kekID, ctxErr)
 		}
+		if errors.Is(err, ErrKeeperUnavailable) {
+			// Nor does an unreachable or failing key service.
+			return record{}, nil, fmt.Errorf("unwrap data key with %q: %w", rec.kekID, err)
+		}
 		return record{}, nil, &UndecryptableError{Reason: ReasonUnwrap, KEKID: rec.kekID, Err: err}
 	}
 	if len(dek) != KeySize {
@@ -260,7 +264,8 @@ func (r *Keyring) unwrap(ctx context.Context, b []byte) (record, []byte, error) 
 // Open decrypts a record produced by Seal with the same associated data. Any
 // problem with the record (malformed, unknown key, modified, other associated
 // data) returns an error matching ErrUndecryptable; only a cancelled context
-// during a keeper call returns something else.
+// or an unavailable key service (ErrKeeperUnavailable) during a keeper call
+// returns something else.
 func (r *Keyring) Open(ctx context.Context, sealed, associatedData []byte) ([]byte, error) {
 	rec, dek, err := r.unwrap(ctx, sealed)
 	if err != nil {
@@ -338,7 +343,9 @@ func (r *Keyring) CheckValue(ctx context.Context) (string, error) {
 // VerifyCheckValue checks that a stored key-check value was produced by a key
 // of this keyring with the same key material. It returns an error matching
 // ErrWrongKey when the key id is unknown or the key cannot decrypt it, so the
-// caller can refuse to start. The check value's key id is the last colon
+// caller can refuse to start; when the key service is unavailable it returns
+// an error matching ErrKeeperUnavailable instead (the caller still must not
+// start, but the key may be right). The check value's key id is the last colon
 // separated field before the ciphertext, so ids may contain colons.
 func (r *Keyring) VerifyCheckValue(ctx context.Context, stored string) error {
 	rest, ok := strings.CutPrefix(stored, checkValueLabel+":")
@@ -359,6 +366,9 @@ func (r *Keyring) VerifyCheckValue(ctx context.Context, stored string) error {
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return fmt.Errorf("verify key-check value with %q: %w", id, ctxErr)
+		}
+		if errors.Is(err, ErrKeeperUnavailable) {
+			return fmt.Errorf("verify key-check value with %q: %w", id, err)
 		}
 		// Keeper errors never hold key material; for a KMS they say why
 		// (access denied, key disabled, unreachable...).

@@ -7,11 +7,38 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"path"
 	"sort"
 	"strings"
 )
+
+// ErrKeeperUnavailable is matched by keeper errors that say nothing about the
+// ciphertext: the key service could not be reached, timed out, throttled the
+// call or failed internally. The keyring passes such errors through instead
+// of reporting the record undecryptable (ErrUndecryptable) or the key wrong
+// (ErrWrongKey); startup still fails on them.
+var ErrKeeperUnavailable = errors.New("key service unavailable")
+
+// unavailableChecks recognise KMS client errors that mean the service, not
+// the ciphertext, failed. The kms_* build-tagged files add SDK-specific ones
+// (gocloud error codes, Vault status codes).
+var unavailableChecks = []func(error) bool{
+	func(err error) bool {
+		var ne net.Error // connection refused, DNS, timeouts; *url.Error is one
+		return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+	},
+}
+
+func keeperUnavailable(err error) bool {
+	for _, f := range unavailableChecks {
+		if f(err) {
+			return true
+		}
+	}
+	return false
+}
 
 // kmsDriver is what a compiled-in cloud KMS keeper provides: the methods of
 // *gocloud.dev/secrets.Keeper. It is declared here, without importing
@@ -215,7 +242,7 @@ func (k *KMSKeeper) Encrypt(ctx context.Context, plaintext []byte) (ct []byte, e
 	defer k.recoverPanic("encrypt", &err)
 	ct, err = k.d.Encrypt(ctx, plaintext)
 	if err != nil {
-		return nil, fmt.Errorf("encrypt with %s: %w", k.scheme, err)
+		return nil, k.wrap("encrypt", err)
 	}
 	if len(ct) == 0 {
 		return nil, fmt.Errorf("encrypt with %s: the KMS returned an empty ciphertext", k.scheme)
@@ -228,9 +255,18 @@ func (k *KMSKeeper) Decrypt(ctx context.Context, ciphertext []byte) (pt []byte, 
 	defer k.recoverPanic("decrypt", &err)
 	pt, err = k.d.Decrypt(ctx, ciphertext)
 	if err != nil {
-		return nil, fmt.Errorf("decrypt with %s: %w", k.scheme, err)
+		return nil, k.wrap("decrypt", err)
 	}
 	return pt, nil
+}
+
+// wrap names the scheme and operation, and marks errors of an unavailable
+// service with ErrKeeperUnavailable.
+func (k *KMSKeeper) wrap(op string, err error) error {
+	if keeperUnavailable(err) {
+		return fmt.Errorf("%s with %s: %w: %w", op, k.scheme, ErrKeeperUnavailable, err)
+	}
+	return fmt.Errorf("%s with %s: %w", op, k.scheme, err)
 }
 
 // recoverPanic turns a panic in a KMS client (some panic on an unexpected

@@ -3,6 +3,7 @@ package secrets
 import (
 	"context"
 	"errors"
+	"net"
 	"net/url"
 	"strings"
 	"testing"
@@ -182,6 +183,19 @@ func TestKMSKeeperThroughKeyring(t *testing.T) {
 	}
 	if _, err := ring.Seal(ctx, []byte("x"), ad); !errors.Is(err, cause) || !strings.Contains(err.Error(), "wrap data key with \"hashivault:transit/kek-a\": encrypt with hashivault") {
 		t.Fatalf("Seal with failing KMS: %v", err)
+	}
+	// An unreachable KMS says nothing about the record or the key.
+	down := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
+	drivers["kek-a"].fail = down
+	_, err = ring.Open(ctx, sealed, ad)
+	if !errors.Is(err, ErrKeeperUnavailable) || !errors.Is(err, down) || errors.Is(err, ErrUndecryptable) {
+		t.Fatalf("Open with unreachable KMS: %v, want ErrKeeperUnavailable and not ErrUndecryptable", err)
+	}
+	if err := ring.VerifyCheckValue(ctx, kcv); !errors.Is(err, ErrKeeperUnavailable) || errors.Is(err, ErrWrongKey) {
+		t.Fatalf("key check with unreachable KMS: %v", err)
+	}
+	if _, err := ring.Rewrap(ctx, sealed); err != nil {
+		t.Fatalf("Rewrap of a record already under the primary key must not call the KMS: %v", err)
 	}
 	// A panicking client is one failed call, not a crashed server.
 	drivers["kek-a"].fail, drivers["kek-a"].panicky = nil, true

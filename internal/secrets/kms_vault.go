@@ -29,6 +29,15 @@ func init() {
 	})
 }
 
+// gocloud reports every Vault error as Unknown; a 5xx or 429 answer means
+// the server failed or throttled, not that the key is wrong.
+func init() {
+	unavailableChecks = append(unavailableChecks, func(err error) bool {
+		var re *vault.ResponseError
+		return errors.As(err, &re) && (re.StatusCode >= 500 || re.StatusCode == 429)
+	})
+}
+
 func vaultClientFromEnv() (*vault.Client, error) {
 	addr := firstEnv("VAULT_SERVER_URL", "VAULT_ADDR")
 	if addr == "" {

@@ -23,6 +23,7 @@ func useFakeVault(t *testing.T) *kmstest.Vault {
 	t.Setenv("VAULT_TOKEN", "")
 	t.Setenv("VAULT_SERVER_URL", v.URL)
 	t.Setenv("VAULT_SERVER_TOKEN", vaultToken)
+	t.Setenv("VAULT_MAX_RETRIES", "0") // the client would retry a 5xx with a wait
 	return v
 }
 
@@ -123,6 +124,28 @@ func TestVaultKeeperErrors(t *testing.T) {
 	}
 	v.AnswerEmpty(false)
 
+	// A sealed or failing Vault is unavailable, not a wrong key or a bad
+	// record: the keyring does not report the record undecryptable.
+	ring, _ := secrets.NewKeyring(secrets.NamedKeeper{ID: "hashivault:transit/kitewatch", Keeper: k})
+	ad := secrets.AssociatedData(1, "buildkite", "token")
+	sealed, err := ring.Seal(ctx, []byte("tok"), ad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kcv, _ := ring.CheckValue(ctx)
+	v.FailWith(503)
+	_, err = ring.Open(ctx, sealed, ad)
+	if !errors.Is(err, secrets.ErrKeeperUnavailable) || errors.Is(err, secrets.ErrUndecryptable) || !strings.Contains(err.Error(), "decrypt with hashivault") {
+		t.Fatalf("Open with Vault answering 503: %v, want ErrKeeperUnavailable only", err)
+	}
+	if err := ring.VerifyCheckValue(ctx, kcv); !errors.Is(err, secrets.ErrKeeperUnavailable) || errors.Is(err, secrets.ErrWrongKey) {
+		t.Fatalf("key check with Vault answering 503: %v", err)
+	}
+	v.FailWith(0)
+	if got, err := ring.Open(ctx, sealed, ad); err != nil || string(got) != "tok" {
+		t.Fatalf("Open after Vault recovered: %q, %v", got, err)
+	}
+
 	// No server configured: a clear error at open, before any request.
 	t.Setenv("VAULT_SERVER_URL", "")
 	before := v.Requests()
@@ -136,5 +159,15 @@ func TestVaultKeeperErrors(t *testing.T) {
 	}
 	if v.Requests() != before {
 		t.Fatalf("opening made %d requests to Vault", v.Requests()-before)
+	}
+
+	// An unreachable Vault is unavailable too.
+	k, _, err = secrets.OpenKeeper(ctx, "hashivault://kitewatch", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Close()
+	if _, err := k.Encrypt(ctx, []byte("x")); !errors.Is(err, secrets.ErrKeeperUnavailable) {
+		t.Fatalf("Vault down: %v, want ErrKeeperUnavailable", err)
 	}
 }

@@ -98,6 +98,7 @@ type Vault struct {
 	keys     keySet
 	requests atomic.Int64
 	empty    atomic.Bool
+	status   atomic.Int64
 }
 
 // NewVault starts a fake Vault server for the test's lifetime.
@@ -116,6 +117,10 @@ func (v *Vault) SetKey(mount, name string) { v.keys.set(mount + "/" + name) }
 // Requests returns how many requests the server has answered.
 func (v *Vault) Requests() int64 { return v.requests.Load() }
 
+// FailWith makes the server answer every request with this HTTP status
+// (such as 503 while sealed); 0 makes it answer normally again.
+func (v *Vault) FailWith(status int) { v.status.Store(int64(status)) }
+
 // AnswerEmpty makes the server answer 204 No Content to every request, as a
 // misbehaving proxy might.
 func (v *Vault) AnswerEmpty(on bool) { v.empty.Store(on) }
@@ -128,6 +133,10 @@ func (v *Vault) serve(w http.ResponseWriter, r *http.Request) {
 	v.requests.Add(1)
 	if v.empty.Load() {
 		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if st := v.status.Load(); st != 0 {
+		v.fail(w, int(st), "Vault is sealed")
 		return
 	}
 	if r.Header.Get("X-Vault-Token") != v.Token {
