@@ -129,7 +129,7 @@ func openKMS(ctx context.Context, scheme, keyURL string) (Keeper, string, error)
 		return nil, "", fmt.Errorf("open key: malformed %s key URL (want %s): %v", scheme, s.form, err)
 	}
 	if u.User != nil {
-		return nil, "", fmt.Errorf("open key: %s key URLs must not hold credentials (user:password@); %s reads them from its usual environment", scheme, scheme)
+		return nil, "", fmt.Errorf("open key: %s key URLs must not hold credentials (user:password@); the %s keeper reads them from its environment", scheme, scheme)
 	}
 	if u.Opaque != "" || u.Fragment != "" {
 		return nil, "", fmt.Errorf("open key: malformed %s key URL (want %s)", scheme, s.form)
