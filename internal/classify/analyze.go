@@ -2,6 +2,7 @@ package classify
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	mbits "math/bits"
@@ -104,15 +105,17 @@ type finding struct {
 }
 
 type analysis struct {
-	e       *engine
-	opts    Options
-	ring    [ringSize]ringLine
-	n       int // lines seen
-	hits    []uint64
-	litHits []int
-	found   []*finding
-	open    *finding // the finding collecting after-context
-	block   blockCollector
+	e    *engine
+	opts Options
+	ring [ringSize]ringLine
+	n    int // lines seen
+	// cmdStates are the states the current command entered.
+	cmdStates []string
+	hits      []uint64
+	litHits   []int
+	found     []*finding
+	open      *finding // the finding collecting after-context
+	block     blockCollector
 
 	testIndex map[string]*finding
 	states    map[string]bool
@@ -174,7 +177,19 @@ func (e *engine) analyze(r io.Reader, opts Options) (Result, error) {
 
 func (a *analysis) line(ln *logparse.Line) {
 	if ln.Kind == logparse.KindText {
+		if len(ln.Text) > 0 && ln.Text[0] == '{' {
+			if out, ok := goTestJSONOutput(ln.Text); ok {
+				ln.Text = out
+			}
+		}
+		orig := len(ln.Text)
 		ln.Text = stripLinePrefix(ln.Text)
+		if len(ln.Text) < orig {
+			// A copied log keeps timestamps before the agent's lines.
+			if k, st := logparse.AgentLine(ln.Text); k != logparse.KindText {
+				ln.Kind, ln.ExitStatus = k, st
+			}
+		}
 	} else if ln.Kind == logparse.KindGroup && isDiffHeader(ln.Text) {
 		ln.Kind = logparse.KindText
 	}
@@ -200,6 +215,7 @@ func (a *analysis) line(ln *logparse.Line) {
 		a.command = string(t[2:])
 		a.goBuild, a.states["gobuild"] = false, false
 		a.closeContext()
+		a.commandStates(t[2:])
 	case logparse.KindText:
 		a.goBuildState(t)
 	case logparse.KindGroup:
@@ -645,7 +661,7 @@ func (a *analysis) prevTest(re *regexp.Regexp) string {
 
 var (
 	pySectionRe = regexp.MustCompile(`^_{3,} (.+?) _{3,}$`)
-	pyLocRe     = regexp.MustCompile(`^(\S+\.py):(\d+): (?:in \w+|\w+(?:\.\w+)*)$`)
+	pyLocRe     = regexp.MustCompile(`^(\S+\.py):(\d+)(?:: (?:in \w+|\w+(?:\.\w+)*)| in \w+\(\) -> .*)$`)
 )
 
 // pytest remembers the assertion lines and locations of pytest's failure
@@ -677,7 +693,7 @@ func (a *analysis) pytest(ln *logparse.Line) {
 	if d == nil {
 		return
 	}
-	if len(t) > 1 && t[0] == 'E' && t[1] == ' ' && len(d.elines) < 8 {
+	if (len(t) > 1 && t[0] == 'E' && t[1] == ' ' || bytes.HasPrefix(t, []byte("FAILURE: "))) && len(d.elines) < 8 {
 		d.elines = append(d.elines, excerptLine(t))
 	} else if bytes.Contains(t, []byte(".py:")) && len(d.locs) < 6 {
 		if m := pyLocRe.FindSubmatch(t); m != nil {
@@ -743,6 +759,16 @@ func (g *goTestOutput) feed(t []byte) {
 		} else {
 			g.current, g.cur = "", nil
 		}
+		return
+	}
+	if t[0] == 'B' && bytes.HasPrefix(t, []byte("Benchmark")) && bytes.IndexAny(t, " \t") < 0 {
+		// A benchmark's name alone on a line: its log lines follow, then
+		// its "--- FAIL: BenchmarkX" line.
+		name := t
+		if i := bytes.LastIndexByte(name, '-'); i > 0 && i+1 < len(name) && isDigit(name[i+1]) {
+			name = name[:i]
+		}
+		g.current, g.cur = string(name), nil
 		return
 	}
 	if t[0] != ' ' && t[0] != '-' {
@@ -982,4 +1008,47 @@ func isServiceName(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// commandStates applies the state rules ("state:<name>") to a command the
+// agent ran, as they apply to output lines: "$ terraform fmt -check" starts
+// the list of unformatted files as a printed command line would. A state a
+// command entered ends at the next command.
+func (a *analysis) commandStates(cmd []byte) {
+	for _, st := range a.cmdStates {
+		a.states[st] = false
+	}
+	a.cmdStates = a.cmdStates[:0]
+	for _, r := range a.e.rules {
+		if !strings.HasPrefix(r.Action, "state:") || r.re == nil || !r.re.Match(cmd) {
+			continue
+		}
+		st := r.Action[len("state:"):]
+		a.states[st] = true
+		a.cmdStates = append(a.cmdStates, st)
+	}
+}
+
+// goTestJSONOutput turns a line of "go test -json" into the text it
+// carries: an "output" event becomes its Output (without the newline), any
+// other event (run, pass, fail) becomes an empty line. ok is false for
+// lines that are not test2json events.
+func goTestJSONOutput(t []byte) ([]byte, bool) {
+	if !bytes.HasPrefix(t, []byte(`{"Time":`)) && !bytes.HasPrefix(t, []byte(`{"Action":`)) {
+		return nil, false
+	}
+	if !bytes.Contains(t, []byte(`"Action":"`)) {
+		return nil, false
+	}
+	var ev struct {
+		Action string
+		Output *string
+	}
+	if json.Unmarshal(t, &ev) != nil || ev.Action == "" {
+		return nil, false
+	}
+	if ev.Action != "output" || ev.Output == nil {
+		return t[:0], true
+	}
+	return []byte(strings.TrimRight(*ev.Output, "\r\n")), true
 }

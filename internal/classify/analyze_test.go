@@ -68,6 +68,30 @@ func TestAnalyze(t *testing.T) {
 			log: agentLog("1", "--- FAIL: TestLater (0.00s)", "    later_test.go:9: boom", "# example.com/pkg", "./pkg/a.go:3:9: undefined: Foo", "FAIL\texample.com/pkg [build failed]"),
 		},
 		{
+			name: "go test -json output events are read as the text they carry", failed: true, count: 1,
+			category: Test, tests: []string{"TestOne"}, loc: &Location{Path: "one_test.go", Line: 7},
+			log: agentLog("1",
+				`{"Time":"2024-01-01T00:00:00Z","Action":"run","Package":"p","Test":"TestOne"}`,
+				`{"Time":"2024-01-01T00:00:00Z","Action":"output","Package":"p","Test":"TestOne","Output":"=== RUN   TestOne\n"}`,
+				`{"Time":"2024-01-01T00:00:00Z","Action":"output","Package":"p","Test":"TestOne","Output":"    one_test.go:7: got 1, want 2\n"}`,
+				`{"Time":"2024-01-01T00:00:00Z","Action":"output","Package":"p","Test":"TestOne","Output":"--- FAIL: TestOne (0.00s)\n"}`,
+				`{"Time":"2024-01-01T00:00:00Z","Action":"fail","Package":"p","Test":"TestOne","Elapsed":0}`),
+		},
+		{
+			name: "a benchmark's log lines come before its FAIL line", failed: true, count: 1,
+			category: Test, tests: []string{"BenchmarkParse"}, loc: &Location{Path: "parse_test.go", Line: 40},
+			log: agentLog("1", "BenchmarkParse", "    parse_test.go:40: bad input", "--- FAIL: BenchmarkParse", "FAIL"),
+		},
+		{
+			name: "files listed by a terraform fmt -check command are lint failures", failed: true, count: 1,
+			category: Lint, loc: &Location{Path: "modules/vpc/main.tf"},
+			log: agentLog("3", "$ terraform fmt -check -recursive", "modules/vpc/main.tf", "variables.tf"),
+		},
+		{
+			name: "a .tf file name outside terraform fmt -check is not a failure", failed: true, count: 1, category: Unknown,
+			log: agentLog("1", "$ ls", "main.tf", "variables.tf"),
+		},
+		{
 			name: "retried then passed is not a failure", failed: true, count: 1, category: Test, tests: []string{"TestReal"},
 			log: agentLog("1", "--- FAIL: TestFlaky (0.00s)", "--- FAIL: TestReal (0.00s)", "    real_test.go:3: nope", "=== RUN   TestFlaky", "--- PASS: TestFlaky (0.01s)"),
 		},
@@ -229,6 +253,8 @@ func TestRelPath(t *testing.T) {
 		"file:///var/lib/buildkite-agent/builds/a/b/c/src/Main.kt":  "src/Main.kt",
 		"src/already/relative.rs":                                   "src/already/relative.rs",
 		"/usr/lib/python3.12/os.py":                                 "/usr/lib/python3.12/os.py",
+		"/home/travis/build/acme/app/Tests/AppTests/A.swift":        "Tests/AppTests/A.swift",
+		"/__w/app/app/Tests/AppTests/B.swift":                       "Tests/AppTests/B.swift",
 	}
 	for in, want := range tests {
 		if got := relPath(in, nil); got != want {

@@ -35,7 +35,7 @@ func (a *analysis) result() Result {
 	if a.agentSeen && !a.agentFailed && !a.opts.ignoreExitStatus {
 		kept := fs[:0]
 		for _, f := range fs {
-			if f.rule.ID == "agent-lost" || f.rule.ID == "cancelled" {
+			if f.rule.ID == "agent-lost" || f.rule.ID == "agent-stopped" || f.rule.ID == "cancelled" {
 				kept = append(kept, f)
 			}
 		}
@@ -413,7 +413,7 @@ func (a *analysis) failure(f *finding) Failure {
 	return out
 }
 
-var buildDirRe = regexp.MustCompile(`^.*?/(?:buildkite-agent|buildkite)[^/]*/builds/[^/]+/[^/]+/[^/]+/|^/home/runner/work/[^/]+/[^/]+/|^/(?:workdir|app|workspace|src|code|repo|build|builds)/|^.*?/go/pkg/mod/|^/go/src/[^/]+/[^/]+/[^/]+/|^[A-Za-z]:\\buildkite-agent\\builds\\[^\\]+\\[^\\]+\\[^\\]+\\`)
+var buildDirRe = regexp.MustCompile(`^.*?/(?:buildkite-agent|buildkite)[^/]*/builds/[^/]+/[^/]+/[^/]+/|^/home/runner/work/[^/]+/[^/]+/|^/home/travis/build/[^/]+/[^/]+/|^/__w/[^/]+/[^/]+/|^/(?:workdir|app|workspace|src|code|repo|build|builds)/|^.*?/go/pkg/mod/|^/go/src/[^/]+/[^/]+/[^/]+/|^[A-Za-z]:\\buildkite-agent\\builds\\[^\\]+\\[^\\]+\\[^\\]+\\`)
 
 // relPath makes a printed path repository-relative.
 func relPath(p string, prefixes []string) string {

@@ -25,6 +25,17 @@ func digitsAfter(prefix string) []string {
 	return out
 }
 
+// nameCharBefore returns a literal for each file-name character (letters,
+// digits, "_", "-") followed by suffix: the prefilter for a short suffix
+// such as ".tf" that must follow a name.
+func nameCharBefore(suffix string) []string {
+	var out []string
+	for _, r := range "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-" {
+		out = append(out, string(r)+suffix)
+	}
+	return out
+}
+
 // Rules is the rule table, tried in order on each candidate line: the first
 // rule that matches a line wins, so specific rules come before general ones.
 var Rules = []Rule{
@@ -68,6 +79,12 @@ var Rules = []Rule{
 		Literals: []string{"Exited with status", "xited with status"},
 		Pattern:  `(?i)^Exited with status -?\d+ \((?P<why>.*\btim(?:ed|e) ?out\b.*)\)$`,
 		Title:    "Job timed out: ${why}", Before: 6},
+	// buildkite-agent pipeline upload: a pipeline that does not parse or
+	// that the API rejects (422) is a configuration error.
+	{ID: "pipeline-upload", Category: Config, Priority: PriorityConfig, Confidence: 0.8,
+		Literals: []string{"Pipeline parsing of", "upload and process pipeline", "Pipeline upload failed"},
+		Pattern:  `(?:^|\b(?:FATAL|ERROR) +)(?P<msg>Pipeline parsing of .+ failed.*|Failed to upload and process pipeline: .+|Pipeline upload failed.*)$`,
+		Title:    "buildkite-agent pipeline upload: ${msg}", After: 2},
 	{ID: "buildkite-agent", Category: Infrastructure, Priority: PriorityConfig, Confidence: 0.75, Group: true,
 		Literals: []string{" FATAL ", " ERROR "},
 		Pattern:  `^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (?:FATAL|ERROR) +(?P<msg>(?:Failed to|Error|Could not) (?:\w+ )*?(?:upload|download|uploading|downloading|process|processing|set|get|search|annotate)\w*\b.*\b(?:artifacts?|meta-data|pipeline|annotation)\b.*)$`,
@@ -84,13 +101,31 @@ var Rules = []Rule{
 		Pattern:  `^Terminated$|^\S+: line \d+: +\d+ Terminated\b`,
 		Title:    "Process terminated (SIGTERM): ${text}", Before: 3,
 		Refine: []Refinement{{In: "command", Pattern: `(?:^|[\s;&|(])timeout\s`, Category: Timeout}}},
+	// The agent was stopped (scaled in, spot instance reclaimed, upgraded)
+	// while the job ran.
+	{ID: "agent-stopped", Category: Infrastructure, Priority: PriorityInfra, Confidence: 0.8,
+		Literals: []string{"termination signal", "agent was stopped"},
+		Pattern:  `(?i)intercepting the agent's termination signal|\bthe agent was stopped\b`,
+		Title:    "Buildkite agent stopped during the job: ${text}"},
+	// Other CI systems' agents going away mid-build (Jenkins remoting, Azure
+	// Pipelines).
+	{ID: "ci-agent-disconnected", Category: Infrastructure, Priority: PriorityInfra, Confidence: 0.75,
+		Literals: []string{"was marked offline", "Agent went offline", "ChannelClosedException", "We stopped hearing from agent"},
+		Pattern:  `was marked offline: Connection was broken|Agent went offline during the build|hudson\.remoting\.ChannelClosedException|We stopped hearing from agent`,
+		Title:    "CI agent disconnected: ${text}", After: 6},
+	// Git LFS objects that cannot be downloaded at checkout (missing on the
+	// server, batch API errors, proxies).
+	{ID: "git-lfs", Category: Infrastructure, Priority: PriorityDependency, Confidence: 0.75,
+		Literals: []string{"Smudge error", "smudge error"},
+		Pattern:  `(?i)Error downloading object: (?P<obj>\S+) .*?Smudge error: (?P<msg>.+)$|^Smudge error: (?P<msg2>.+)$`,
+		Title:    "Git LFS download failed: ${text}", After: 3},
 	{ID: "agent-lost", Category: Infrastructure, Priority: PriorityInfra, Confidence: 0.8,
 		Literals: []string{"gent lost", "gent was lost", "gent Lost", "lost agent", "Lost agent"},
 		Pattern:  `(?i)\b(agent (was )?lost|lost agent)\b`,
 		Title:    "Buildkite agent lost: ${text}"},
 	{ID: "docker-daemon", Category: Infrastructure, Priority: PriorityInfra, Confidence: 0.8,
-		Literals: []string{"Cannot connect to the Docker daemon", "error during connect", "toomanyrequests", "port is already allocated", "driver failed programming external connectivity"},
-		Pattern:  `Cannot connect to the Docker daemon|error during connect|toomanyrequests|port is already allocated|driver failed programming external connectivity`,
+		Literals: []string{"Cannot connect to the Docker daemon", "connect to Docker daemon", "error during connect", "toomanyrequests", "port is already allocated", "driver failed programming external connectivity"},
+		Pattern:  `Cannot connect to the Docker daemon|Couldn't connect to Docker daemon|error during connect|toomanyrequests|port is already allocated|driver failed programming external connectivity`,
 		Title:    "${text}"},
 	{ID: "registry-denied", Category: Infrastructure, Priority: PriorityDependency, Confidence: 0.75,
 		Literals: []string{"denied: ", "unauthorized: ", "name unknown: "},
@@ -364,6 +399,13 @@ var Rules = []Rule{
 	// ---- Tests -------------------------------------------------------------
 	{ID: "go-test-pass", Action: "pass", Literals: []string{"--- PASS: "},
 		Pattern: `^\s*--- PASS: (?P<test>\S+)`},
+	// gotestsum --format buildkite: "--- FAIL pkg.TestX (0.01s)" then the
+	// test's output (and "~~~ PASS" collapsed groups for passes).
+	{ID: "gotestsum-buildkite", Category: Test, Priority: PriorityTest, Confidence: 0.85,
+		Literals: []string{"--- FAIL "},
+		Pattern:  `^--- FAIL (?P<pkg>\S+)\.(?P<test>(?:Test|Example|Fuzz|Benchmark)\S*) \([\d.]+m?s\)$`,
+		Title:    "${test} failed${locmsg}", After: 20, StopAt: `^(?:--- |~~~ |\+\+\+ |FAIL\s|ok\s)`,
+		LocPattern: `^\s+(?P<path>[\w./-]+\.go):(?P<line>\d+):(?: (?P<msg>.+))?$`},
 	{ID: "go-test", Category: Test, Priority: PriorityTest, Confidence: 0.9, Action: "gotest",
 		Literals: []string{"--- FAIL: "},
 		Pattern:  `^\s*--- FAIL: (?P<test>\S+)`,
@@ -541,7 +583,7 @@ var Rules = []Rule{
 		Literals: []string{") test "},
 		Pattern:  `^\s+\d+\) test (?P<test>.+) \((?P<mod>[\w.]+)\)$`,
 		Title:    "${mod} ${test}: ${locmsg}", After: 10, AfterMode: "indented",
-		LocPattern: `^\s+(?P<path>` + pathTok + `\.exs?):(?P<line>\d+)$`},
+		LocPattern: `^\s+(?P<path>` + pathTok + `\.exs?):(?P<line>\d+)(?:: .*)?$`},
 
 	// package:test / flutter test expanded reporter: "00:02 +1 -1: name [E]"
 	// then the message and a stack of "path line:col  member" frames.
@@ -558,7 +600,28 @@ var Rules = []Rule{
 	{ID: "ctest", Category: Test, Priority: PrioritySummary, Confidence: 0.4, Secondary: true,
 		Literals: []string{"tests FAILED:", "Errors while running CTest"},
 		Pattern:  `The following tests FAILED:|Errors while running CTest`,
-		Title:    "CTest: ${next}", After: 4},
+		Title:    "CTest: ${next}", After: 12,
+		TestPattern: `^\s*\d+ - (?P<test>\S+) \(`},
+	{ID: "ctest-test", Category: Test, Priority: PriorityTest - 5, Confidence: 0.7, Group: true,
+		Literals: []string{"***Failed", "***Timeout", "***Exception", "***Not Run"},
+		Pattern:  `^\s*\d+/\d+ Test +#\d+: (?P<test>\S+) \.*\s*\*\*\*(?P<why>Failed|Timeout|Exception.*|Not Run.*?)(?:\s+[\d.]+ sec)?$`,
+		Title:    "CTest: ${test} ${why}"},
+	// LLVM lit: "Failing Tests (N):" then one "suite :: path" per line, and
+	// "FAIL: suite :: path (i of n)" while running.
+	{ID: "lit-failing", Category: Test, Priority: PriorityTest, Confidence: 0.8,
+		Literals: []string{"Failing Tests (", "Failed Tests ("},
+		Pattern:  `^(?:Failing|Failed) Tests \(\d+\):$`,
+		Title:    "lit: ${text} ${next}", After: 40, AfterMode: "blank",
+		TestPattern: `^\s*(?P<test>\S.*? :: \S.*)$`},
+	{ID: "lit-fail", Category: Test, Priority: PriorityTest, Confidence: 0.8, Group: true,
+		Literals: []string{"FAIL: ", "TIMEOUT: ", "XPASS: "},
+		Pattern:  `^(?:FAIL|XPASS|UNRESOLVED|TIMEOUT): (?P<test>.+? :: \S+) \(\d+ of \d+\)$`,
+		Title:    "${test} failed", After: 20, StopAt: `^\*{10,}$`},
+	// Cucumber's "Failing Scenarios:" list.
+	{ID: "cucumber", Category: Test, Priority: PriorityTest, Confidence: 0.85, Group: true,
+		Literals: []string{".feature:"},
+		Pattern:  `^cucumber (?:-p \S+ )*(?P<path>\S+\.feature):(?P<line>\d+)(?::\d+)* # Scenario(?: Outline)?: (?P<test>.+)$`,
+		Title:    "Cucumber scenario failed: ${test}", Before: 2},
 	{ID: "xctest", Category: Test, Priority: PriorityTest, Confidence: 0.85,
 		Literals: []string{"Test Case '"},
 		Pattern:  `^Test Case '(?P<test>[^']+)' failed`,
@@ -608,6 +671,25 @@ var Rules = []Rule{
 		Literals: []string{": C: ", ": W: ", ": E: ", ": F: ", ": R: "},
 		Pattern:  `^(?P<path>` + pathTok + `):(?P<line>\d+):(?P<col>\d+): [CWEFR]: (?:\[Correct(?:able|ed)\] )?(?P<code>[A-Z]\w+/\w+): (?P<msg>.+)$`,
 		Title:    "${code}: ${msg}", After: 2},
+	// hadolint: "Dockerfile:12 DL3008 warning: Pin versions ..." (older
+	// versions without the severity).
+	{ID: "hadolint", Category: Lint, Priority: PriorityLint, Confidence: 0.8, Group: true,
+		Literals: []string{" DL3", " DL4", " SC1", " SC2", " SC3"},
+		Pattern:  `^(?P<path>\S+):(?P<line>\d+) (?P<code>DL\d{4}|SC\d{4}) (?:(?:error|warning|info|style): )?(?P<msg>.+)$`,
+		Title:    "${code} ${msg}"},
+	// buf lint / protolint: "pet/v1/pet.proto:42:10:Field name ..." (no
+	// blank after the column, unlike protoc's compile errors).
+	{ID: "proto-lint", Category: Lint, Priority: PriorityLint, Confidence: 0.75, Group: true,
+		Literals: []string{".proto:"},
+		Pattern:  `^(?P<path>` + pathTok + `\.proto):(?P<line>\d+):(?P<col>\d+):(?P<msg>[^\s\d].+)$`,
+		Title:    "${msg}"},
+	// terraform fmt -check lists the files it would reformat, one a line.
+	{ID: "terraform-fmt-check", Action: "state:tffmt", Literals: []string{"fmt -check"},
+		Pattern: `\bterraform(?:-bin)? fmt (?:-\S+ )*-check\b`},
+	{ID: "terraform-fmt-file", Category: Lint, Priority: PriorityLint, Confidence: 0.7, Group: true, State: "tffmt",
+		Literals: append(nameCharBefore(".tf"), ".hcl"),
+		Pattern:  `^(?P<path>[\w./-]+\.(?:tf|tfvars|hcl))$`,
+		Title:    "Not formatted (terraform fmt -check): ${path}"},
 	{ID: "black", Category: Lint, Priority: PriorityLint, Confidence: 0.8, Group: true,
 		Literals: []string{"would reformat", "Would reformat"},
 		Pattern:  `^[Ww]ould reformat (?P<path>\S+)$`,
@@ -615,7 +697,8 @@ var Rules = []Rule{
 	{ID: "gofmt-diff", Category: Lint, Priority: PriorityLint, Confidence: 0.6, Group: true,
 		Literals: []string{"gofmt", "prettier", "not formatted", "Code style issues"},
 		Pattern:  `(?i)(?:files? (?:are|is) not (?:gofmt|go ?fmt|prettier)[- ]?formatted|Code style issues found|not formatted with (?:gofmt|prettier))`,
-		Title:    "${text}", After: 6},
+		Title:    "${text}", After: 6, Before: 30,
+		LocPattern: `^(?:\[warn\] )?(?P<path>[\w@./-]+\.\w+)$`},
 
 	// ---- Build tools and config --------------------------------------------
 	{ID: "make-enter-dir", Action: "dir:enter", Literals: []string{"Entering directory"},
@@ -698,6 +781,11 @@ var Rules = []Rule{
 			{In: "line", Pattern: `Error acquiring the state lock|Failed to load state|Error refreshing state`, Category: Infrastructure},
 			{In: "excerpt", Pattern: `(?i)timeout while waiting|context deadline exceeded`, Category: Timeout},
 		}},
+	// bash's "set -u": a script reading a variable that is not set.
+	{ID: "shell-unbound-variable", Category: Config, Priority: PriorityConfig, Confidence: 0.75,
+		Literals: []string{"unbound variable"},
+		Pattern:  `^(?P<path>\S+): line (?P<line>\d+): (?P<msg>\S+: unbound variable)$`,
+		Title:    "Shell script error: ${msg}"},
 	{ID: "command-not-found", Category: Config, Priority: PriorityTest - 5, Confidence: 0.8,
 		Literals: []string{"command not found", ": not found", "is not recognized as an internal or external command"},
 		Pattern:  `(?:^|: )(?P<cmd>[\w./+-]+): (?:command )?not found$|command not found: (?P<cmd2>\S+)|'(?P<cmd3>[^']+)' is not recognized as an internal or external command`,
@@ -750,6 +838,8 @@ var Rules = []Rule{
 	{ID: "error-colon", Category: Unknown, Priority: PriorityUnknown, Confidence: 0.35, Weak: true, Secondary: true,
 		Literals: []string{"error: ", "ERROR: ", "Error: ", "FATAL: ", "[error]", "##[error]"},
 		Pattern:  `^(?:\S+: )?(?:error|ERROR|Error|FATAL|\[error\]|##\[error\]):? (?P<msg>.+)$`,
-		Not:      `^(?:\S+: )?(?:error|ERROR|Error):? (?:0 |Process completed|The command)`,
-		Title:    "${msg}", After: 3},
+		// pip prints its resolver's conflict report as "ERROR:" and then
+		// installs anyway (exit status 0).
+		Not:   `^(?:\S+: )?(?:error|ERROR|Error):? (?:0 |Process completed|The command|pip's dependency resolver does not currently take into account)`,
+		Title: "${msg}", After: 3},
 }

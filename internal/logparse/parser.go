@@ -282,29 +282,46 @@ func (p *Parser) classify() {
 		if t[1] == ' ' {
 			p.line.Kind = KindCommand
 		}
+	case 'u', 0xf0, 'E':
+		if k, st := AgentLine(t); k != KindText {
+			p.line.Kind, p.line.ExitStatus = k, st
+		}
+	}
+}
+
+// AgentLine reports whether t is one of the agent's failure lines ("🚨
+// Error: The command exited with status N", "user command error: exit
+// status N", a hook's "🚨 Error: …") and its exit status: KindAgentFailure
+// or KindExitStatus, or KindText when it is neither. The parser applies it
+// to every line; callers that remove a prefix the parser kept (a copied
+// log's timestamps) can apply it again.
+func AgentLine(t []byte) (Kind, int) {
+	if len(t) < 2 {
+		return KindText, 0
+	}
+	switch t[0] {
 	case 'u':
 		if bytes.HasPrefix(t, userCommandError) {
-			p.line.Kind = KindExitStatus
-			p.line.ExitStatus = atoi(t[len(userCommandError):])
+			return KindExitStatus, atoi(t[len(userCommandError):])
 		}
 	case 0xf0, 'E':
 		s, sirened := bytes.CutPrefix(t, siren)
 		switch {
 		case bytes.HasPrefix(s, agentExited):
-			p.line.Kind = KindAgentFailure
-			p.line.ExitStatus = atoi(s[len(agentExited):])
+			return KindAgentFailure, atoi(s[len(agentExited):])
 		case bytes.HasPrefix(s, agentInterrupted):
-			p.line.Kind = KindAgentFailure
-			p.line.ExitStatus = -1
+			return KindAgentFailure, -1
 		case sirened && bytes.HasPrefix(s, []byte("Error: ")):
 			// Hooks and plugins fail with their own wording, for example
 			// "🚨 Error: The pre-command hook exited with status 1".
-			p.line.Kind = KindAgentFailure
+			st := 0
 			if i := bytes.Index(s, []byte("exited with status ")); i >= 0 {
-				p.line.ExitStatus = atoi(s[i+len("exited with status "):])
+				st = atoi(s[i+len("exited with status "):])
 			}
+			return KindAgentFailure, st
 		}
 	}
+	return KindText, 0
 }
 
 // isHeader reports whether t is a group header. Go test results ("--- FAIL:")

@@ -304,3 +304,23 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+func TestAgentLine(t *testing.T) {
+	tests := []struct {
+		in     string
+		kind   Kind
+		status int
+	}{
+		{"🚨 Error: The command exited with status 3", KindAgentFailure, 3},
+		{"Error: The command was interrupted by a signal: signal: terminated", KindAgentFailure, -1},
+		{"🚨 Error: The pre-command hook exited with status 2", KindAgentFailure, 2},
+		{"user command error: exit status 7", KindExitStatus, 7},
+		{"Error: something else", KindText, 0},
+		{"u", KindText, 0},
+	}
+	for _, tt := range tests {
+		if k, st := AgentLine([]byte(tt.in)); k != tt.kind || st != tt.status {
+			t.Errorf("AgentLine(%q) = %v, %d; want %v, %d", tt.in, k, st, tt.kind, tt.status)
+		}
+	}
+}
