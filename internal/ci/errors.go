@@ -21,6 +21,9 @@ var (
 	ErrForbidden = errors.New("forbidden")
 	// ErrRateLimited means the caller must slow down.
 	ErrRateLimited = errors.New("rate limited")
+	// ErrUnavailable: a service kitewatch depends on (its key service) is
+	// not answering; nothing was changed and a retry may succeed.
+	ErrUnavailable = errors.New("unavailable")
 )
 
 // Error is an error with a kind (one of the sentinels above), a stable machine

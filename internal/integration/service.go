@@ -37,7 +37,10 @@ const (
 // Problem codes this package adds to the verifier's.
 const (
 	CodeUndecryptable = "token_undecryptable"
-	CodeTooManyTries  = "too_many_attempts"
+	// CodeKeyServiceUnavailable: the key service (a KMS) did not answer when
+	// the stored token was needed; nothing about the integration changed.
+	CodeKeyServiceUnavailable = "key_service_unavailable"
+	CodeTooManyTries          = "too_many_attempts"
 )
 
 // Service manages Buildkite integrations.
@@ -295,6 +298,13 @@ func (s *Service) token(ctx context.Context, org ci.Org, in ci.Integration) (sec
 		return secrets.Secret{}, ci.Errorf(ci.ErrConflict, "not_connected", "Buildkite is not connected for this organization")
 	}
 	plain, err := s.keys.Open(ctx, in.TokenSealed, s.ad(org.ID))
+	if err != nil && !errors.Is(err, secrets.ErrUndecryptable) {
+		// The key service did not answer (or ctx ended): that says nothing
+		// about the record, so the integration's status stays as it is.
+		s.logger.WarnContext(ctx, "key service unavailable: stored Buildkite token not opened", "org", org.Slug, "error", err)
+		return secrets.Secret{}, &ci.Error{Kind: ci.ErrUnavailable, Code: CodeKeyServiceUnavailable,
+			Message: "kitewatch cannot reach its key service to open the stored Buildkite token; nothing was changed. Try again shortly.", Err: err}
+	}
 	if err != nil {
 		s.logger.ErrorContext(ctx, "stored Buildkite token cannot be decrypted", "org", org.Slug, "error", err)
 		p := bk.Problem{Code: CodeUndecryptable, Severity: bk.SeverityError,
@@ -326,6 +336,10 @@ func (s *Service) Recheck(ctx context.Context, org ci.Org, a Actor, trigger stri
 	if err != nil {
 		l.RUnlock()
 		st, _ := s.Status(ctx, org)
+		if errors.Is(err, ci.ErrUnavailable) {
+			// Nothing was checked: say so rather than show the old result.
+			return st, err
+		}
 		return st, nil
 	}
 	var prevFacts bk.TokenFacts

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
@@ -61,6 +62,12 @@ func newKeyring(t *testing.T) *secrets.Keyring {
 
 func setup(t *testing.T) *env {
 	t.Helper()
+	return setupKeys(t, newKeyring(t))
+}
+
+// setupKeys is setup with the given keyring.
+func setupKeys(t *testing.T, ring *secrets.Keyring) *env {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	clk := &clock{t: time.Now().UTC()}
@@ -76,7 +83,6 @@ func setup(t *testing.T) *env {
 	hs := httptest.NewServer(sim)
 	t.Cleanup(func() { hs.Close(); sim.Close() })
 	logs := &bytes.Buffer{}
-	ring := newKeyring(t)
 	svc := integration.New(integration.Options{DB: db, Keys: ring, BaseURL: hs.URL, HTTPClient: hs.Client(),
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	acme, _ := db.CreateOrg(ctx, "acme", "Acme")
@@ -452,5 +458,60 @@ func TestConnectRefusesPathShapedOrganization(t *testing.T) {
 	// Slugs as Buildkite writes them still connect.
 	if _, _, err := e.svc.Connect(ctx, e.acme, admin, tok("good"), " acme "); err != nil {
 		t.Fatalf("Connect(acme): %v", err)
+	}
+}
+
+// flakyKeeper is a local key behind a key service that can stop answering.
+type flakyKeeper struct {
+	*secrets.LocalKeeper
+	down atomic.Bool
+}
+
+func (k *flakyKeeper) Decrypt(ctx context.Context, c []byte) ([]byte, error) {
+	if k.down.Load() {
+		return nil, fmt.Errorf("decrypt with testkms: connection refused: %w", secrets.ErrKeeperUnavailable)
+	}
+	return k.LocalKeeper.Decrypt(ctx, c)
+}
+
+// TestKeyServiceOutageChangesNothing checks that a key service that does
+// not answer leaves a connected integration connected (it says nothing
+// about the record) and that a manual check reports the outage.
+func TestKeyServiceOutageChangesNothing(t *testing.T) {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	lk, err := secrets.NewLocalKeeper(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fk := &flakyKeeper{LocalKeeper: lk}
+	ring, err := secrets.NewKeyring(secrets.NamedKeeper{ID: lk.ID(), Keeper: fk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := setupKeys(t, ring)
+	ctx := context.Background()
+	if _, _, err := e.svc.Connect(ctx, e.acme, admin, tok("good"), ""); err != nil {
+		t.Fatal(err)
+	}
+	fk.down.Store(true)
+	e.sim.ResetRequests()
+	if _, _, err := e.svc.Client(ctx, e.acme.ID); !errors.Is(err, ci.ErrUnavailable) {
+		t.Fatalf("Client during the outage: %v, want ErrUnavailable", err)
+	}
+	st, err := e.svc.Recheck(ctx, e.acme, admin, integration.TriggerManual)
+	var ce *ci.Error
+	if !errors.As(err, &ce) || ce.Code != integration.CodeKeyServiceUnavailable {
+		t.Fatalf("Recheck during the outage: %v", err)
+	}
+	if st.Status != ci.StatusConnected || slices.Contains(codes(st.Problems), integration.CodeUndecryptable) {
+		t.Fatalf("status during the outage = %s %v, want connected", st.Status, codes(st.Problems))
+	}
+	if reqs := e.sim.Requests(); len(reqs) != 0 {
+		t.Fatalf("requests sent during the outage: %+v", reqs)
+	}
+	fk.down.Store(false)
+	if st, err := e.svc.Recheck(ctx, e.acme, admin, integration.TriggerManual); err != nil || st.Status != ci.StatusConnected {
+		t.Fatalf("after the outage: %s, %v", st.Status, err)
 	}
 }

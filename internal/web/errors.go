@@ -49,6 +49,8 @@ func errorStatus(err error) (status int, code, msg string) {
 		return http.StatusUnprocessableEntity, or(code, "invalid"), or(safe, "the request is not valid")
 	case errors.Is(err, ci.ErrRateLimited):
 		return http.StatusTooManyRequests, or(code, "rate_limited"), or(safe, "too many requests: try again later")
+	case errors.Is(err, ci.ErrUnavailable):
+		return http.StatusServiceUnavailable, or(code, "unavailable"), or(safe, "a service kitewatch depends on is not answering: try again shortly")
 	}
 	return http.StatusInternalServerError, "internal", "internal server error"
 }
