@@ -36,7 +36,7 @@ func orgPath(p *principal, rest string) string { return "/orgs/" + p.Org.Slug + 
 // formError reports whether err is one a form should show next to its
 // fields (bad input, a conflict, a rate limit), rather than an error page.
 func formError(err error) bool {
-	return errors.Is(err, ci.ErrInvalid) || errors.Is(err, ci.ErrConflict) || errors.Is(err, ci.ErrRateLimited)
+	return errors.Is(err, ci.ErrInvalid) || errors.Is(err, ci.ErrConflict) || errors.Is(err, ci.ErrRateLimited) || errors.Is(err, ci.ErrUnavailable)
 }
 
 // sentence makes a service message start with a capital (unless it starts
