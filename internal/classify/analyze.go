@@ -484,7 +484,7 @@ func (a *analysis) apply(r *compiledRule, ln *logparse.Line, text string, m []in
 	if r.Action == "gotest" {
 		f.before = a.goTest.output(vars["test"])
 	} else if r.Before > 0 {
-		f.before = a.beforeContext(r.Before)
+		f.before = a.beforeContext(r.Before, r.BeforeBlanks)
 	}
 	if strings.HasPrefix(r.Action, "block:") {
 		a.startBlock(r.Action[len("block:"):], f)
@@ -608,13 +608,17 @@ func (f *finding) addLocation(l Location) {
 }
 
 // beforeContext returns up to n lines before the current one, oldest first,
-// stopping at a header, a command or a blank line.
-func (a *analysis) beforeContext(n int) []string {
+// stopping at a header, a command or, unless blanks is set (in which case
+// blank lines are skipped), a blank line.
+func (a *analysis) beforeContext(n int, blanks bool) []string {
 	var out []string
 	for i := 1; i <= n && i <= a.n && i < ringSize; i++ {
 		rl := &a.ring[(a.n-i)%ringSize]
 		if rl.kind == logparse.KindAgentFailure || rl.kind == logparse.KindExitStatus || rl.kind == logparse.KindReopen {
 			continue // the agent's failure tail sits between a job's output and its summary
+		}
+		if blanks && rl.kind == logparse.KindText && isBlank(rl.text) {
+			continue
 		}
 		if rl.kind != logparse.KindText || isBlank(rl.text) || bytes.HasPrefix(rl.text, []byte("=== RUN")) ||
 			bytes.Contains(rl.text, []byte("--- PASS")) || bytes.Contains(rl.text, []byte("--- FAIL")) {
@@ -870,6 +874,9 @@ func stripLinePrefix(t []byte) []byte {
 		}
 	case c >= 'a' && c <= 'z' || c == '@':
 		if k := monorepoTaskPrefix(t); k > 0 {
+			return t[k:]
+		}
+		if k := nixLogPrefix(t); k > 0 {
 			return t[k:]
 		}
 		if k := bytes.Index(t[:min(len(t), 48)], []byte(" | ")); k > 0 {

@@ -92,6 +92,11 @@ func TestAnalyze(t *testing.T) {
 			log: agentLog("1", "$ ls", "main.tf", "variables.tf"),
 		},
 		{
+			name: "a cucumber summary names the report above it, across blank lines", failed: true, count: 1,
+			category: Test, title: "Cucumber: 3 scenarios (1 failed, 2 passed)",
+			log: agentLog("1", "Failures:", "", "       Boom: broken step", "", "3 scenarios (1 failed, 2 passed)"),
+		},
+		{
 			name: "retried then passed is not a failure", failed: true, count: 1, category: Test, tests: []string{"TestReal"},
 			log: agentLog("1", "--- FAIL: TestFlaky (0.00s)", "--- FAIL: TestReal (0.00s)", "    real_test.go:3: nope", "=== RUN   TestFlaky", "--- PASS: TestFlaky (0.01s)"),
 		},
@@ -358,6 +363,10 @@ func TestStripLinePrefix(t *testing.T) {
 		"10:30:00 INFO started":                        "INFO started",
 		"10:30:00x":                                    "10:30:00x",
 		"1:2:3 nope":                                   "1:2:3 nope",
+		"llvm> FAIL: lit :: a.py (1 of 2)":             "FAIL: lit :: a.py (1 of 2)",
+		"python3.12-numpy> E   assert 1 == 2":          "E   assert 1 == 2",
+		"a> b":                                         "a> b",
+		"x => y":                                       "x => y",
 	}
 	for in, want := range tests {
 		if got := string(stripLinePrefix([]byte(in))); got != want {

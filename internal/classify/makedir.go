@@ -212,6 +212,21 @@ func monorepoTaskPrefix(t []byte) int {
 	return 0
 }
 
+// nixLogPrefix returns the length of the "pname> " prefix that nix-build
+// (--log-format bar-with-logs, nix build -L) puts before each line of a
+// derivation's build log, or 0.
+func nixLogPrefix(t []byte) int {
+	end := min(len(t), 64)
+	i := 0
+	for i < end && (isPkgByte(t[i]) && t[i] != '/' && t[i] != '@' || t[i] == '+') {
+		i++
+	}
+	if i < 2 || i+1 >= len(t) || t[i] != '>' || t[i+1] != ' ' {
+		return 0
+	}
+	return i + 2
+}
+
 func isPkgByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '@' || c == '/'
 }

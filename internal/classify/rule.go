@@ -47,6 +47,9 @@ type Rule struct {
 	// Before is how many lines before the match go in the excerpt, stopping
 	// at a group header, a command or a blank line.
 	Before int
+	// BeforeBlanks makes the before-context skip blank lines instead of
+	// stopping at them (a summary printed after a blank-separated report).
+	BeforeBlanks bool
 	// Group merges a match into the previous failure of the same rule when
 	// it is within a few lines of it (a list of compiler errors is one
 	// failure with several locations).

@@ -617,11 +617,23 @@ var Rules = []Rule{
 		Literals: []string{"FAIL: ", "TIMEOUT: ", "XPASS: "},
 		Pattern:  `^(?:FAIL|XPASS|UNRESOLVED|TIMEOUT): (?P<test>.+? :: \S+) \(\d+ of \d+\)$`,
 		Title:    "${test} failed", After: 20, StopAt: `^\*{10,}$`},
-	// Cucumber's "Failing Scenarios:" list.
+	// Cucumber's "(::) failed steps (::)" report (Ruby) and its "Failing
+	// Scenarios:" list, with or without the rerun command ("cucumber -p x
+	// path:3 # Scenario: name"), and gucumber's "- Scenario: name # path:3".
+	{ID: "cucumber-failed-steps", Category: Test, Priority: PriorityTest, Confidence: 0.8,
+		Literals: []string{"(::) failed steps (::)"},
+		Pattern:  `^\(::\) failed steps \(::\)$`,
+		Title:    "Cucumber step failed: ${next}", After: 10, StopAt: `^Failing Scenarios:$|^\d+ scenarios? \(`},
 	{ID: "cucumber", Category: Test, Priority: PriorityTest, Confidence: 0.85, Group: true,
 		Literals: []string{".feature:"},
-		Pattern:  `^cucumber (?:-p \S+ )*(?P<path>\S+\.feature):(?P<line>\d+)(?::\d+)* # Scenario(?: Outline)?: (?P<test>.+)$`,
-		Title:    "Cucumber scenario failed: ${test}", Before: 2},
+		Pattern:  `^(?:cucumber (?:-p \S+ )*)?(?:classpath:)?(?P<path>\S+\.feature):(?P<line>\d+)(?::\d+)* ?# (?:Scenario(?: Outline)?: )?(?P<test>.+)$|^- Scenario(?: Outline)?: (?P<test2>.+?) # (?P<path2>\S+\.feature):(?P<line2>\d+)\s*$`,
+		Title:    "Cucumber scenario failed: ${test}${test2}", Before: 2},
+	// Cucumber's closing count ("3 scenarios (1 failed, 2 passed)") when no
+	// report above it was recognised.
+	{ID: "cucumber-summary", Category: Test, Priority: PrioritySummary, Confidence: 0.5, Secondary: true,
+		Literals: []string{" scenarios (", " scenario ("},
+		Pattern:  `^\d+ scenarios? \((?:\d+ \w+, )*\d+ failed`,
+		Title:    "Cucumber: ${text}", Before: 12, BeforeBlanks: true},
 	{ID: "xctest", Category: Test, Priority: PriorityTest, Confidence: 0.85,
 		Literals: []string{"Test Case '"},
 		Pattern:  `^Test Case '(?P<test>[^']+)' failed`,
