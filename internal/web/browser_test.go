@@ -290,6 +290,9 @@ func (b *browser) shot(name string) {
 	}
 }
 
+// maxShotHeight is the tallest screenshot kept, in pixels.
+const maxShotHeight = 2200
+
 // compactPNG re-encodes a screenshot with a palette of its 256 most used
 // colours, which keeps UI screenshots (flat colours, anti-aliased text)
 // looking the same at a third of the size.
@@ -297,6 +300,13 @@ func compactPNG(in []byte) ([]byte, error) {
 	img, err := png.Decode(bytes.NewReader(in))
 	if err != nil {
 		return nil, err
+	}
+	// Long pages are cut after maxShotHeight: the top is what a reader
+	// needs, and the panels further down have their own shots.
+	if b := img.Bounds(); b.Dy() > maxShotHeight {
+		img = img.(interface {
+			SubImage(image.Rectangle) image.Image
+		}).SubImage(image.Rect(b.Min.X, b.Min.Y, b.Max.X, b.Min.Y+maxShotHeight))
 	}
 	bounds := img.Bounds()
 	counts := map[color.RGBA]int{}
