@@ -29,8 +29,8 @@ func (b buildRow) ShortCommit() string {
 type buildsView struct {
 	// ShownAt and Self let the page say how fresh it is and reload itself:
 	// new builds appear on the next load.
-	ShownAt time.Time
-	Self    string
+	ShownAt   time.Time
+	Self      string
 	Filter    ci.BuildFilter
 	PR        string
 	Builds    []buildRow
