@@ -30,6 +30,8 @@ type engine struct {
 	lits   *literalSet
 	litMap [][]int // literal → rule indexes
 	nWords int
+	// errRule is the index of the "errline" rule (see isErrLine), -1 if none.
+	errRule int
 }
 
 var (
@@ -43,7 +45,12 @@ func newEngine(rules []Rule) (*engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &engine{rules: crs, nWords: (len(crs) + 63) / 64}
+	e := &engine{rules: crs, nWords: (len(crs) + 63) / 64, errRule: -1}
+	for _, r := range crs {
+		if r.Action == "errline" {
+			e.errRule = r.idx
+		}
+	}
 	litIndex := map[string]int{}
 	var lits []string
 	for _, r := range crs {
@@ -100,6 +107,7 @@ type finding struct {
 	blanks    int
 	mode      string
 	title     string // set by blocks; otherwise from the template
+	command   string // the command whose output the failure is in
 	resolved  bool
 	merged    bool
 }
@@ -119,6 +127,11 @@ type analysis struct {
 
 	testIndex map[string]*finding
 	states    map[string]bool
+	// lists are the list states ("list:<name>") printed output entered:
+	// each ends at the first line after its items that is not one.
+	lists map[string]*listState
+	// lineState is the State of the rule that matched the current line.
+	lineState string
 	// goBuild mirrors states["gobuild"]: a "# pkg" header of go build or
 	// go vet was seen and no test has run since (see goBuildState).
 	goBuild bool
@@ -134,6 +147,14 @@ type analysis struct {
 	exitContext []string
 	exitSection string
 	exitText    string
+	exitCommand string
+	exitOut     cmdOutput
+
+	// out follows the output of the current command for the fallback;
+	// lineErr says the current line looks like an error.
+	out      cmdOutput
+	lineErr  bool
+	cmdStart int // line of the current command
 
 	goTest goTestOutput
 
@@ -205,19 +226,29 @@ func (a *analysis) line(ln *logparse.Line) {
 		}
 		if !a.agentFailed {
 			a.exitText = strings.TrimSpace(strings.TrimPrefix(string(t), "🚨 "))
-			a.exitLine = ln.Number
-			a.exitSection = ln.Section
-			a.exitContext = a.recent(12)
+			a.noteExit(ln)
 		}
 		a.agentFailed = true
 		a.closeContext()
 	case logparse.KindCommand:
 		a.command = string(t[2:])
+		a.cmdStart = ln.Number
+		a.out.reset()
 		a.goBuild, a.states["gobuild"] = false, false
 		a.closeContext()
 		a.commandStates(t[2:])
 	case logparse.KindText:
 		a.goBuildState(t)
+		// A log copied from another CI system ends a failed step with
+		// that system's line ("Exited with code 1").
+		if !a.agentFailed && !a.agentSeen && len(t) > 15 && (t[0] == 'E' || t[0] == 'T') {
+			if st := foreignExit(t); st != 0 {
+				a.exitStatus = st
+				a.noteExit(ln)
+				a.agentFailed = true
+				a.closeContext()
+			}
+		}
 	case logparse.KindGroup:
 		a.goBuild, a.states["gobuild"] = false, false
 		if bytes.HasPrefix(t, []byte("~~~ Running")) || bytes.HasPrefix(t, []byte("~~~ Preparing")) {
@@ -231,6 +262,9 @@ func (a *analysis) line(ln *logparse.Line) {
 		if a.block.feed(a, ln) {
 			a.finishBlock()
 		}
+		if ln.Kind == logparse.KindText {
+			a.out.feed(ln, false)
+		}
 		a.push(ln)
 		return
 	}
@@ -240,9 +274,23 @@ func (a *analysis) line(ln *logparse.Line) {
 	if ln.Kind == logparse.KindText {
 		a.pytest(ln)
 		a.goTest.feed(ln.Text)
+		a.lineErr, a.lineState = false, ""
 		a.match(ln)
+		a.out.feed(ln, a.lineErr)
+		if len(a.lists) > 0 && !isBlank(ln.Text) {
+			a.endLists()
+		}
 	}
 	a.push(ln)
+}
+
+// noteExit records where and in which command's output the job failed.
+func (a *analysis) noteExit(ln *logparse.Line) {
+	a.exitLine = ln.Number
+	a.exitSection = ln.Section
+	a.exitContext = a.recent(12)
+	a.exitCommand = a.command
+	a.exitOut = a.out.snapshot()
 }
 
 func (a *analysis) push(ln *logparse.Line) {
@@ -343,6 +391,10 @@ func (a *analysis) match(ln *logparse.Line) {
 			a.hits[ri>>6] |= 1 << (ri & 63)
 		}
 	}
+	if er := a.e.errRule; er >= 0 && a.hits[er>>6]&(1<<(er&63)) != 0 {
+		a.hits[er>>6] &^= 1 << (er & 63)
+		a.lineErr = a.out.errLine == 0 && a.isErrLine(ln.Text)
+	}
 	var text string
 	matched := false
 	for w := range a.hits {
@@ -427,6 +479,7 @@ func (a *analysis) apply(r *compiledRule, ln *logparse.Line, text string, m []in
 		return
 	}
 	vars := groupVars(r, text, m)
+	a.lineState = r.State
 	switch {
 	case r.Action == "pass":
 		a.pass(vars["test"], ln.Number)
@@ -434,9 +487,26 @@ func (a *analysis) apply(r *compiledRule, ln *logparse.Line, text string, m []in
 	case strings.HasPrefix(r.Action, "state:"):
 		a.states[r.Action[len("state:"):]] = true
 		return
+	case strings.HasPrefix(r.Action, "list:"):
+		st := r.Action[len("list:"):]
+		a.states[st] = true
+		if a.lists == nil {
+			a.lists = map[string]*listState{}
+		}
+		a.lists[st] = &listState{}
+		return
 	case strings.HasPrefix(r.Action, "unstate:"):
 		for _, st := range strings.Split(r.Action[len("unstate:"):], ",") {
 			a.states[st] = false
+		}
+		return
+	case r.Action == "cmdok":
+		// The command says it succeeded: the generic error lines it
+		// printed before were not its failure.
+		for _, f := range a.found {
+			if f.first > a.cmdStart && isGenericRule(f.rule.ID) {
+				f.resolved = true
+			}
 		}
 		return
 	case r.Action == "pytest-line":
@@ -470,7 +540,7 @@ func (a *analysis) apply(r *compiledRule, ln *logparse.Line, text string, m []in
 		rule: r, category: r.Category, priority: r.Priority, secondary: r.Secondary,
 		conf: r.Confidence, vars: vars, section: ln.Section,
 		root: []string{excerptLine(ln.Text)}, first: ln.Number, last: ln.Number,
-		remaining: r.After, mode: r.AfterMode,
+		remaining: r.After, mode: r.AfterMode, command: a.command,
 	}
 	if r.prevTest != nil {
 		if tn := a.prevTest(r.prevTest); tn != "" {
@@ -1027,10 +1097,13 @@ func (a *analysis) commandStates(cmd []byte) {
 	}
 	a.cmdStates = a.cmdStates[:0]
 	for _, r := range a.e.rules {
-		if !strings.HasPrefix(r.Action, "state:") || r.re == nil || !r.re.Match(cmd) {
+		st, ok := strings.CutPrefix(r.Action, "state:")
+		if !ok {
+			st, ok = strings.CutPrefix(r.Action, "list:")
+		}
+		if !ok || r.re == nil || !r.re.Match(cmd) {
 			continue
 		}
-		st := r.Action[len("state:"):]
 		a.states[st] = true
 		a.cmdStates = append(a.cmdStates, st)
 	}
@@ -1058,4 +1131,32 @@ func goTestJSONOutput(t []byte) ([]byte, bool) {
 		return t[:0], true
 	}
 	return []byte(strings.TrimRight(*ev.Output, "\r\n")), true
+}
+
+// listState follows a list a line of printed output announced, like the
+// files "terraform fmt -check" names after it is echoed.
+type listState struct {
+	items int // lines of the list seen
+	gap   int // other lines seen before the first item
+}
+
+// maxListGap is how many other lines may come between the line that
+// announces a list and its first item (a CI system's echo of the command).
+const maxListGap = 4
+
+// endLists ends the list states entered by printed output that the current
+// (non-blank) line ends: a line that is not an item after the items, or
+// too many lines before the first.
+func (a *analysis) endLists() {
+	for st, l := range a.lists {
+		switch {
+		case a.lineState == st:
+			l.items++
+		case l.items > 0 || l.gap >= maxListGap:
+			a.states[st] = false
+			delete(a.lists, st)
+		default:
+			l.gap++
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -53,6 +54,14 @@ func (a *analysis) result() Result {
 	out := primary
 	if len(out) == 0 {
 		out = secondary
+		// Generic error lines late in the failed command's output are
+		// more often its last noise than its cause: the first error-like
+		// line after the command goes first.
+		if a.agentFailed && a.exitOut.errLine > 0 && onlyGeneric(secondary, a.exitOut.errLine) {
+			ef := a.exitFinding()
+			ef.priority = PriorityUnknown + 1
+			out = append([]*finding{ef}, secondary...)
+		}
 	}
 	if len(out) == 0 && a.agentFailed {
 		out = []*finding{a.exitFinding()}
@@ -163,7 +172,7 @@ func (a *analysis) finalize(f *finding) {
 		case "line":
 			hit = ref.re.MatchString(f.root[0])
 		case "command":
-			hit = ref.re.MatchString(a.command)
+			hit = ref.re.MatchString(f.command)
 		default:
 			for _, l := range f.excerpt(1 << 10) {
 				if ref.re.MatchString(l) {
@@ -185,6 +194,9 @@ func (a *analysis) finalize(f *finding) {
 	}
 	if r.RequireLoc && len(f.locs) == 0 {
 		f.secondary, f.category, f.conf = true, Unknown, 0.3
+	}
+	if f.category == Unknown {
+		f.category = inferCategory(f)
 	}
 }
 
@@ -375,11 +387,38 @@ func (a *analysis) exitFinding() *finding {
 		f.category, f.conf = Infrastructure, 0.4
 		f.title = a.exitText
 	}
+	f.command = a.exitCommand
 	f.root = []string{f.title}
 	f.after = a.exitContext
-	if len(a.exitContext) > 0 {
+	status := fmt.Sprintf("(the command exited with status %d)", st)
+	out := a.exitOut
+	switch {
+	case out.errLine > 0:
+		// The first error-like line of the failed command's output is
+		// more often the cause than the last lines before it exited.
+		f.root, f.first, f.section = out.err[:1], out.errLine, out.errSection
+		f.after = append(out.err[1:len(out.err):len(out.err)], status)
+	case len(out.first) > 0 && len(out.first) < fallbackLines && !strings.HasPrefix(out.first[len(out.first)-1], "+ "):
+		// Short output: all of it (but a shell's "set -x" trace ends with
+		// the command that failed).
+		f.root = out.first[:1]
+		f.after = append(out.first[1:len(out.first):len(out.first)], status)
+	case len(a.exitContext) > 0:
 		f.root = []string{a.exitContext[len(a.exitContext)-1]}
-		f.after = append(a.exitContext[:len(a.exitContext)-1:len(a.exitContext)-1], fmt.Sprintf("(the command exited with status %d)", st))
+		f.after = append(a.exitContext[:len(a.exitContext)-1:len(a.exitContext)-1], status)
+	}
+	if m := rootLocation.FindStringSubmatch(f.root[0]); m != nil {
+		ln, _ := strconv.Atoi(m[2])
+		col, _ := strconv.Atoi(m[3])
+		if p := strings.TrimPrefix(m[1], "./"); !isLibraryPath(p) {
+			f.addLocation(Location{Path: p, Line: ln, Column: col})
+		}
+	}
+	if out.errLine > 0 {
+		f.title, f.conf = strings.TrimSpace(f.root[0]), f.conf+0.1
+	}
+	if f.category == Unknown {
+		f.category = inferCategory(f)
 	}
 	return f
 }

@@ -64,6 +64,11 @@ type Rule struct {
 	// resolves an earlier failure of the same test), "block:<kind>" (a
 	// multi-line structure collected by code: traceback, gopanic, gorace),
 	// "state:<name>" / "unstate:<name>" (enter or leave a parser state),
+	// "list:<name>" (a state for the list that follows: entered by a
+	// command it lasts until the next command, entered by printed output
+	// it ends at the first line after the items that is not one),
+	// "errline" (the line looks like an error: the fallback's root-cause
+	// candidate, never a failure itself),
 	// "eslint" (the path is on the preceding file header line),
 	// "prevtest:<regexp>" (the test name is on one of the 4 preceding
 	// lines), "gotest" (the context is the output the Go test printed under

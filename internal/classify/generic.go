@@ -1,0 +1,210 @@
+package classify
+
+import (
+	"bytes"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/kitewatch/kitewatch/internal/logparse"
+)
+
+// The generic fallback: what the analyser says about a failed command when
+// no rule knows the tool's format. It looks at the output of the command
+// that failed (the first error-like line after the last "$ command", or the
+// whole output when it is short) and infers the category from the failing
+// command's tool and words ("cabal build", "pre-commit", "make test"), the
+// group header and the error line itself.
+
+// fallbackLines bounds the lines kept of the current command's output.
+const fallbackLines = 14
+
+// cmdOutput follows the output of the current command.
+type cmdOutput struct {
+	first      []string // the first non-blank lines
+	errLine    int      // line number of the first error-like line, 0 if none
+	errSection string
+	err        []string // the first error-like line and the lines after it
+}
+
+func (o *cmdOutput) reset() {
+	o.first, o.err, o.errLine, o.errSection = o.first[:0], o.err[:0], 0, ""
+}
+
+// feed records a non-blank text line of the command's output; errLike says
+// whether it is the first error-like line (see noteErrLine).
+func (o *cmdOutput) feed(ln *logparse.Line, errLike bool) {
+	if isBlank(ln.Text) {
+		return
+	}
+	if len(o.first) < fallbackLines {
+		o.first = append(o.first, excerptLine(ln.Text))
+	}
+	switch {
+	case o.errLine > 0:
+		if len(o.err) < fallbackLines {
+			o.err = append(o.err, excerptLine(ln.Text))
+		}
+	case errLike:
+		o.errLine, o.errSection = ln.Number, ln.Section
+		o.err = append(o.err[:0], excerptLine(ln.Text))
+	}
+}
+
+func (o *cmdOutput) snapshot() cmdOutput {
+	return cmdOutput{
+		first: append([]string(nil), o.first...), errLine: o.errLine, errSection: o.errSection,
+		err: append([]string(nil), o.err...),
+	}
+}
+
+// errLineRule is the rule (Action "errline") whose literals and pattern say
+// that a line looks like an error; it never starts a failure itself.
+func (a *analysis) isErrLine(t []byte) bool {
+	r := a.e.rules[a.e.errRule]
+	return r.re.Match(t) && (r.not == nil || !r.not.Match(t))
+}
+
+// foreignExit recognises the line another CI system prints when a step's
+// command fails, in logs copied from it: CircleCI, GitHub Actions, GitLab,
+// Jenkins and Travis. It returns the exit status (0 when the line does not
+// say a command failed).
+func foreignExit(t []byte) int {
+	var rest []byte
+	switch {
+	case bytes.HasPrefix(t, []byte("Exited with code ")):
+		rest = bytes.TrimPrefix(t[len("Exited with code "):], []byte("exit status "))
+	case bytes.HasPrefix(t, []byte("Error: Process completed with exit code ")):
+		rest = t[len("Error: Process completed with exit code "):]
+	case bytes.HasPrefix(t, []byte("ERROR: Job failed: exit code ")):
+		rest = t[len("ERROR: Job failed: exit code "):]
+	case bytes.HasPrefix(t, []byte("ERROR: script returned exit code ")):
+		rest = t[len("ERROR: script returned exit code "):]
+	case bytes.HasPrefix(t, []byte(`The command "`)):
+		i := bytes.LastIndex(t, []byte(`" exited with `))
+		if i < 0 {
+			return 0
+		}
+		rest = t[i+len(`" exited with `):]
+	default:
+		return 0
+	}
+	rest = bytes.TrimRight(bytes.TrimSpace(rest), ".")
+	n, err := strconv.Atoi(string(rest))
+	if err != nil || n == 0 {
+		return 0
+	}
+	return n
+}
+
+// toolCategories infers a category from the words of the command that
+// failed (flags and quoted arguments removed), or of its group header: the
+// first entry with a matching word wins, so "zig build test" is a test and
+// "make deploy" a deployment (config). Docker and compose commands say
+// nothing about what failed inside them.
+var toolCategories = []struct {
+	category Category
+	re       *regexp.Regexp
+}{
+	{Test, toolWords(`tests?|specs?|check|pytest|py\.test|unittest|nosetests|jest|vitest|mocha|jasmine|karma|ava|rspec|minitest|phpunit|pest|prove|ctest|cucumber|behave|playwright|cypress|eunit|ct|runtests?|k6|gotestsum|nextest|tox|nox|bats|xctest|detox|maestro`)},
+	{Lint, toolWords(`lint|linter|eslint|tslint|stylelint|ruff|flake8|pylint|pycodestyle|pydocstyle|rubocop|standardrb|staticcheck|vet|clippy|shellcheck|hadolint|markdownlint|markdownlint-cli2|mdl|commitlint|pre-commit|prek|lefthook|fmt|format|prettier|black|isort|gofmt|gofumpt|rustfmt|ktlint|detekt|checkstyle|spotless|yamllint|actionlint|tflint|cspell|codespell|vale|swiftlint|swiftformat|credo|biome|oxlint|dprint|buf|editorconfig-checker|license-checker`)},
+	{Typecheck, toolWords(`tsc|mypy|pyright|typecheck|type-check|types|flow|dialyzer|sorbet|srb|psalm|phpstan`)},
+	{Dependency, subcommandWords(`install|ci|restore|deps|dependencies|update|fetch|download|resolve|sync|vendor|lock|bundle`)},
+	{Config, toolWords(`deploy|apply|plan|provision|packer|terraform|tofu|terragrunt|pulumi|cdk|sls|serverless|kubectl|kustomize|helm|helmfile|ansible|ansible-playbook|semantic-release|release-please|changeset|codecov\w*|upload|sam|cloudformation|eb|fly|vercel|netlify|firebase|gcloud|aws|az`)},
+	{Compile, toolWords(`build|compile|make|gmake|assemble|cmake|ninja|meson|scons|bazel|xcodebuild|gcc|g\+\+|clang|clang\+\+|cc|javac|kotlinc|scalac|ghc|cabal|stack|dune|ocamlfind|cargo|zig|swift|swiftc|msbuild|dotnet|mvn|gradle|gradlew|sbt|mix|rebar3|nim|crystal|go|rustc|tsup|esbuild|webpack|vite|rollup|next|nuxt|ng`)},
+}
+
+// subcommandWords matches one of the words as a word of a command, not as
+// a script name ("npm ci" is an install, "./ci.sh" is not).
+func subcommandWords(words string) *regexp.Regexp {
+	return regexp.MustCompile(`(?i)(?:^|[\s:/+_@-])(?:` + words + `)(?:$|[\s:])`)
+}
+
+// toolWords matches one of the words as a word of a command: after a
+// space, slash, colon, plus, dash or underscore, and before a space, colon
+// or the end, optionally as a script name ("run-tests.sh").
+func toolWords(words string) *regexp.Regexp {
+	return regexp.MustCompile(`(?i)(?:^|[\s:/+_@-])(?:` + words + `)(?:\.(?:sh|bash|py|js|mjs|cjs|ts|rb|pl|ps1|R|jl))?(?:$|[\s:])`)
+}
+
+var (
+	cmdFlag   = regexp.MustCompile(`(?:^|\s)--?[\w-]+(?:=\S*)?`)
+	cmdQuoted = regexp.MustCompile(`"[^"]*"|'[^']*'`)
+	cmdDocker = regexp.MustCompile(`(?i)^\s*(?:sudo\s+)?(?:docker(?:-compose)?|podman|buildah|nerdctl)\b`)
+)
+
+// commandCategory infers the category of a failure from the command that
+// produced it. It returns Unknown when the command says nothing.
+func commandCategory(cmd string) Category {
+	if cmd == "" || cmdDocker.MatchString(cmd) {
+		return Unknown
+	}
+	cmd = cmdQuoted.ReplaceAllString(cmd, " ")
+	cmd = cmdFlag.ReplaceAllString(cmd, " ")
+	for _, tc := range toolCategories {
+		if tc.re.MatchString(cmd) {
+			return tc.category
+		}
+	}
+	return Unknown
+}
+
+// lineCategories infer a category from the words of the root-cause line of
+// a failure no rule explains.
+var lineCategories = []struct {
+	category Category
+	re       *regexp.Regexp
+}{
+	{Timeout, regexp.MustCompile(`(?i)\btimed out\b|\btimeout\b|\bdeadline exceeded\b`)},
+	{OOM, regexp.MustCompile(`(?i)\bout of memory\b|\bOOMKilled\b`)},
+}
+
+// inferCategory gives a failure no rule categorised a category from its
+// root line, its command and its group header.
+func inferCategory(f *finding) Category {
+	if len(f.root) > 0 {
+		for _, lc := range lineCategories {
+			if lc.re.MatchString(f.root[0]) {
+				return lc.category
+			}
+		}
+	}
+	if c := commandCategory(f.command); c != Unknown {
+		return c
+	}
+	return commandCategory(sectionWords(f.section))
+}
+
+// sectionWords turns a group header into words: emoji codes (":hammer:")
+// and punctuation go.
+func sectionWords(s string) string {
+	s = emojiCode.ReplaceAllString(s, " ")
+	return strings.Map(func(r rune) rune {
+		if r == '_' || r == '(' || r == ')' || r == '[' || r == ']' || r == ',' {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+var emojiCode = regexp.MustCompile(`:[a-z0-9_+-]+:`)
+
+// isGenericRule says the rule only knows that a line looks like an error.
+func isGenericRule(id string) bool { return id == "error-colon" || id == "node-uncaught" }
+
+// onlyGeneric reports whether the findings are all generic error lines
+// (rules error-colon and node-uncaught) that come after line errLine.
+func onlyGeneric(fs []*finding, errLine int) bool {
+	if len(fs) == 0 {
+		return false
+	}
+	for _, f := range fs {
+		if !isGenericRule(f.rule.ID) || f.first <= errLine {
+			return false
+		}
+	}
+	return true
+}
+
+// rootLocation finds a "path:line" in the fallback's root line.
+var rootLocation = regexp.MustCompile(`(?:^|[\s(\[])(?P<path>(?:[\w.@-]+/)*[\w@-][\w.@-]*\.[A-Za-z][\w]{0,6}):(?P<line>\d+)(?::(?P<col>\d+))?`)

@@ -1,0 +1,196 @@
+package classify
+
+import (
+	"strings"
+	"testing"
+)
+
+// cmdLog is a Buildkite job log that runs cmd, prints lines and fails with
+// status 1.
+func cmdLog(cmd string, lines ...string) string {
+	var b strings.Builder
+	b.WriteString("\x1b_bk;t=1700000000000\x07~~~ Running commands\n")
+	b.WriteString("\x1b_bk;t=1700000000001\x07\x1b[90m$\x1b[0m " + cmd + "\n")
+	for _, l := range lines {
+		b.WriteString("\x1b_bk;t=1700000000002\x07" + l + "\n")
+	}
+	b.WriteString("\x1b_bk;t=1700000000003\x07^^^ +++\n")
+	b.WriteString("\x1b_bk;t=1700000000003\x07\x1b[31m🚨 Error: The command exited with status 1\x1b[0m\n")
+	b.WriteString("\x1b_bk;t=1700000000003\x07user command error: exit status 1\n")
+	return b.String()
+}
+
+func TestCommandCategory(t *testing.T) {
+	for cmd, want := range map[string]Category{
+		"zig build test":                           Test,
+		"sbt +test":                                Test,
+		"./scripts/run-tests.sh --verbose":         Test,
+		"opam exec -- dune build @runtest":         Test,
+		"pre-commit run --all-files":               Lint,
+		"npx markdownlint docs/*.md":               Lint,
+		"make lint":                                Lint,
+		"vue-tsc --noEmit":                         Typecheck,
+		"npm ci":                                   Dependency,
+		"cabal update":                             Dependency,
+		"make deploy":                              Config,
+		"cdk deploy --app cdk.out":                 Config,
+		"npx semantic-release":                     Config,
+		"cabal build all --enable-tests":           Compile,
+		"xcodebuild -scheme App build":             Compile,
+		"make":                                     Compile,
+		"./ci.sh":                                  Unknown, // a script named after CI says nothing
+		"./scripts/release.sh":                     Unknown,
+		`git commit -m "test: add a case"`:         Unknown, // quoted words are not the tool's
+		"docker build -f Dockerfile.test .":        Unknown, // what failed is inside the image build
+		"docker compose run app bundle exec rspec": Unknown,
+	} {
+		if got := commandCategory(cmd); got != want {
+			t.Errorf("commandCategory(%q) = %s, want %s", cmd, got, want)
+		}
+	}
+}
+
+func TestGenericFallback(t *testing.T) {
+	tests := []struct {
+		name     string
+		log      string
+		category Category
+		root     string // the first excerpt line
+		loc      *Location
+	}{
+		{
+			name: "first error-like line after the command, category from the tool",
+			log: cmdLog("nimble test",
+				"  Verifying dependencies for mylib@0.1.0",
+				"[Suite] parser",
+				"  [FAILED] parses empty input",
+				"    tests/tparser.nim(12, 5): Check failed: parse(\"\") == @[]",
+				"Error: execution of an external program failed: 'tests/tparser'",
+				"       Tip: 1 messages have been suppressed"),
+			category: Test, root: "  [FAILED] parses empty input",
+		},
+		{
+			name: "the first error beats later generic error lines",
+			log: cmdLog("stack build --fast",
+				"Building library for acme-0.1.0..",
+				"src/Acme.hs:14:7: failure: Variable not in scope: frobnicate",
+				"Progress 1/2",
+				"Error: [S-7282] Stack failed to execute the build plan."),
+			category: Compile, root: "src/Acme.hs:14:7: failure: Variable not in scope: frobnicate",
+			loc: &Location{Path: "src/Acme.hs", Line: 14, Column: 7},
+		},
+		{
+			name: "short output without error words is shown from its first line",
+			log: cmdLog("npx lychee README.md",
+				"README.md:3 https://example.invalid/gone [404]",
+				"1 Total, 0 OK, 1 Broken"),
+			category: Unknown, root: "README.md:3 https://example.invalid/gone [404]",
+			loc: &Location{Path: "README.md", Line: 3},
+		},
+		{
+			name: "a set -x trace ends with the command that failed",
+			log: cmdLog("./scripts/verify.sh",
+				"+ set -euo pipefail", "+ cd dist", "+ sha256sum --quiet -c SHA256SUMS"),
+			category: Unknown, root: "+ sha256sum --quiet -c SHA256SUMS",
+		},
+		{
+			name: "timeouts are named by the error line",
+			log: cmdLog("./bin/provision-vm",
+				"==> qemu: Waiting for SSH to become available...",
+				"==> qemu: Timed out waiting for the guest to boot"),
+			category: Timeout, root: "==> qemu: Timed out waiting for the guest to boot",
+		},
+		{
+			name: "decoys are not error lines",
+			log: cmdLog("make check",
+				"PASS: test_errors (0 errors, 0 failures)",
+				"warning: unused variable 'x'",
+				"Retrying in 5s after a timeout",
+				"FAIL: test_parse_overflow"),
+			category: Test, root: "FAIL: test_parse_overflow",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := analyzeString(t, tt.log, Options{})
+			if len(res.Failures) == 0 {
+				t.Fatal("no failure")
+			}
+			f := res.Failures[0]
+			if f.Category != tt.category {
+				t.Errorf("category %s, want %s (%q)", f.Category, tt.category, f.Title)
+			}
+			if f.Excerpt[0] != tt.root {
+				t.Errorf("excerpt starts %q, want %q", f.Excerpt[0], tt.root)
+			}
+			if tt.loc != nil && (len(f.Locations) == 0 || f.Locations[0] != *tt.loc) {
+				t.Errorf("locations %+v, want %+v first", f.Locations, *tt.loc)
+			}
+		})
+	}
+}
+
+// A log copied from another CI system fails with that system's line.
+func TestForeignExitLine(t *testing.T) {
+	for _, exit := range []string{
+		"Exited with code exit status 2",
+		"Error: Process completed with exit code 2.",
+		"ERROR: Job failed: exit code 2",
+		"ERROR: script returned exit code 2",
+		`The command "./gradlew check" exited with 2.`,
+	} {
+		log := "$ ./gradlew check\n> Task :lint FAILED\nsomething went wrong\n" + exit + "\n"
+		res := analyzeString(t, log, Options{})
+		if !res.Failed || len(res.Failures) == 0 {
+			t.Errorf("%q: not failed: %+v", exit, res)
+			continue
+		}
+		if got := res.Failures[0].Excerpt[0]; got != "> Task :lint FAILED" {
+			t.Errorf("%q: excerpt starts %q", exit, got)
+		}
+	}
+	for _, line := range []string{"Exited with code 0", "Error: Process completed with exit code 0.", "The command \"x\" exited with 0."} {
+		if res := analyzeString(t, "$ make\nall good\n"+line+"\n", Options{}); res.Failed || len(res.Failures) > 0 {
+			t.Errorf("%q: reported %+v", line, res)
+		}
+	}
+}
+
+// "terraform fmt -check" echoed in the output (not run as the agent's
+// command) lists files; the list ends at the first line that is not one,
+// so a later line that is just a .tf name is not a lint failure.
+func TestTerraformFmtListEnds(t *testing.T) {
+	log := strings.Join([]string{
+		"Run terraform fmt -check",
+		"/home/runner/work/_temp/0c4a/terraform-bin fmt -check",
+		"main.tf",
+		"modules/net/variables.tf",
+		"Error: Terraform exited with code 3.",
+		"Run terraform validate",
+		"Success! The configuration is valid.",
+		"Generated:",
+		"outputs.tf",
+		"",
+	}, "\n")
+	res := analyzeString(t, log, Options{})
+	var files []string
+	for _, f := range res.Failures {
+		for _, l := range f.Locations {
+			files = append(files, l.Path)
+		}
+	}
+	if len(res.Failures) == 0 || res.Failures[0].Category != Lint {
+		t.Fatalf("failures %+v, want a lint failure first", res.Failures)
+	}
+	if strings.Join(files, " ") != "main.tf modules/net/variables.tf" {
+		t.Errorf("files %q, want main.tf and modules/net/variables.tf only", files)
+	}
+
+	// With no file after it, the echoed command starts no list at all.
+	quiet := "Run terraform fmt -check\n  terraform fmt -check\n  shell: /usr/bin/bash -e {0}\nTerraform has been successfully initialized!\nRunning plan in the remote backend.\nPlan: 1 to add\nstate.tf\n"
+	for _, f := range analyzeString(t, quiet, Options{ignoreExitStatus: true}).Failures {
+		if f.Category == Lint {
+			t.Errorf("reported %q from %q", f.Title, f.Excerpt[0])
+		}
+	}
+}
