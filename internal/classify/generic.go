@@ -106,7 +106,7 @@ var toolCategories = []struct {
 	category Category
 	re       *regexp.Regexp
 }{
-	{Test, toolWords(`tests?|specs?|check|pytest|py\.test|unittest|nosetests|jest|vitest|mocha|jasmine|karma|ava|rspec|minitest|phpunit|pest|prove|ctest|cucumber|behave|playwright|cypress|eunit|ct|runtests?|k6|gotestsum|nextest|tox|nox|bats|xctest|detox|maestro`)},
+	{Test, toolWords(`tests?|specs?|check|assert|lhci|lighthouse|pytest|py\.test|unittest|nosetests|jest|vitest|mocha|jasmine|karma|ava|rspec|minitest|phpunit|pest|prove|ctest|cucumber|behave|playwright|cypress|eunit|ct|runtests?|k6|gotestsum|nextest|tox|nox|bats|xctest|detox|maestro`)},
 	{Lint, toolWords(`lint|linter|eslint|tslint|stylelint|ruff|flake8|pylint|pycodestyle|pydocstyle|rubocop|standardrb|staticcheck|vet|clippy|shellcheck|hadolint|markdownlint|markdownlint-cli2|mdl|commitlint|pre-commit|prek|lefthook|fmt|format|prettier|black|isort|gofmt|gofumpt|rustfmt|ktlint|detekt|checkstyle|spotless|yamllint|actionlint|tflint|cspell|codespell|vale|swiftlint|swiftformat|credo|biome|oxlint|dprint|buf|editorconfig-checker|license-checker`)},
 	{Typecheck, toolWords(`tsc|mypy|pyright|typecheck|type-check|types|flow|dialyzer|sorbet|srb|psalm|phpstan`)},
 	{Dependency, subcommandWords(`install|ci|restore|deps|dependencies|update|fetch|download|resolve|sync|vendor|lock|bundle`)},
@@ -157,6 +157,7 @@ var lineCategories = []struct {
 }{
 	{Timeout, regexp.MustCompile(`(?i)\btimed out\b|\btimeout\b|\bdeadline exceeded\b`)},
 	{OOM, regexp.MustCompile(`(?i)\bout of memory\b|\bOOMKilled\b`)},
+	{Config, regexp.MustCompile(`(?i)\binvalid (?:config(?:uration)?|option|argument|token|credentials?)s?\b|\bmissing (?:required )?(?:config(?:uration)?|option|argument|token|credentials?|environment variable)s?\b|\bno \w+ to use\b|\bnot configured\b|\bunauthori[sz]ed\b|\bforbidden\b|\baccess denied\b|\bauthentication failed\b`)},
 }
 
 // inferCategory gives a failure no rule categorised a category from its
@@ -207,4 +208,4 @@ func onlyGeneric(fs []*finding, errLine int) bool {
 }
 
 // rootLocation finds a "path:line" in the fallback's root line.
-var rootLocation = regexp.MustCompile(`(?:^|[\s(\[])(?P<path>(?:[\w.@-]+/)*[\w@-][\w.@-]*\.[A-Za-z][\w]{0,6}):(?P<line>\d+)(?::(?P<col>\d+))?`)
+var rootLocation = regexp.MustCompile(`(?:^|[\s(\[])(?P<path>(?:[\w.@-]+/)*[\w@-][\w.@-]*\.[A-Za-z][\w]{0,6})(?::(?P<line>\d+)(?::(?P<col>\d+))?|\((?P<line2>\d+)(?:, ?(?P<col2>\d+))?\))`)

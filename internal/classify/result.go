@@ -408,8 +408,8 @@ func (a *analysis) exitFinding() *finding {
 		f.after = append(a.exitContext[:len(a.exitContext)-1:len(a.exitContext)-1], status)
 	}
 	if m := rootLocation.FindStringSubmatch(f.root[0]); m != nil {
-		ln, _ := strconv.Atoi(m[2])
-		col, _ := strconv.Atoi(m[3])
+		ln, _ := strconv.Atoi(m[2] + m[4])
+		col, _ := strconv.Atoi(m[3] + m[5])
 		if p := strings.TrimPrefix(m[1], "./"); !isLibraryPath(p) {
 			f.addLocation(Location{Path: p, Line: ln, Column: col})
 		}

@@ -745,7 +745,7 @@ var Rules = []Rule{
 	{ID: "gradle-what-went-wrong", Category: Compile, Priority: PrioritySummary, Confidence: 0.5, Secondary: true,
 		Literals: []string{"What went wrong"},
 		Pattern:  `^\* What went wrong:`,
-		Title:    "${next}", After: 4,
+		Title:    "${next}", After: 12, AfterMode: "blank",
 		Refine: []Refinement{
 			{In: "excerpt", Pattern: `failing tests|There were failing|:test'`, Category: Test},
 			{In: "excerpt", Pattern: `Could not resolve|Could not find`, Category: Dependency, Primary: true},
@@ -973,6 +973,17 @@ var Rules = []Rule{
 		Literals: []string{"error running the uploader", "Token required", "Codecov: Failed to properly upload"},
 		Pattern:  `There was an error running the uploader: (?P<msg>.+)$|(?P<msg2>(?:Upload|Commit creating|Report creating) failed: .*Token required.*)$|Codecov: Failed to properly upload(?P<msg3>.*)$`,
 		Title:    "Codecov upload failed: ${msg}"},
+	// "file(line, col) Error: msg" and "file(line): error: msg", the
+	// diagnostics of Nim, Free Pascal/Delphi and others.
+	{ID: "paren-location-error", Category: Compile, Priority: PriorityCompile, Confidence: 0.7, Group: true,
+		Literals: []string{") Error: ", "): Error: ", "): error: ", ") Fatal: ", "): Fatal: ", ") Error:", ") error:"},
+		Pattern:  `^(?P<path>` + pathTok + `\.[A-Za-z]\w{0,5})\((?P<line>\d+)(?:, ?(?P<col>\d+))?\):? (?:Error|error|Fatal|fatal):? (?P<msg>.+)$`,
+		Title:    "${msg}", After: 3, AfterMode: "indented"},
+	// Assertion macros that print "Check failed:": Nim's unittest, glog.
+	{ID: "check-failed", Category: Test, Priority: PriorityTest, Confidence: 0.7,
+		Literals: []string{"Check failed: "},
+		Pattern:  `^\s*(?:(?P<path>` + pathTok + `\.[A-Za-z]\w{0,5})\((?P<line>\d+)(?:, ?(?P<col>\d+))?\): )?Check failed: (?P<msg>.+)$`,
+		Title:    "Check failed: ${msg}", After: 4, AfterMode: "indented"},
 	// Hook runners and lint tools.
 	{ID: "pre-commit-hook", Category: Lint, Priority: PriorityLint, Confidence: 0.75, Group: true,
 		Literals: []string{"...Failed", ")Failed"},
@@ -1015,7 +1026,7 @@ var Rules = []Rule{
 		Secondary:  true},
 	{ID: "error-colon", Category: Unknown, Priority: PriorityUnknown, Confidence: 0.35, Weak: true, Secondary: true,
 		Literals: []string{"error: ", "ERROR: ", "Error: ", "FATAL: ", "[error]", "##[error]"},
-		Pattern:  `^(?:\S+: )?(?:error|ERROR|Error|FATAL|\[error\]|##\[error\]):? (?P<msg>.+)$`,
+		Pattern:  `^(?:\S+: )??(?:error|ERROR|Error|FATAL|\[error\]|##\[error\]):? (?P<msg>.+)$`,
 		// pip prints its resolver's conflict report as "ERROR:" and then
 		// installs anyway (exit status 0).
 		Not:   `^(?:\S+: )?(?:error|ERROR|Error):? (?:0 |Process completed|The command|Job failed: exit code|script returned exit code|pip's dependency resolver does not currently take into account)`,
