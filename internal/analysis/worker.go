@@ -78,8 +78,13 @@ func (w *Worker) Run(ctx context.Context, orgID int64, pipeline string, number, 
 		}
 		return err
 	}
-	rep, err := AnalyzeBuild(ctx, src, bkOrg, pipeline, number, opts)
-	release()
+	// The client holds the organization's token gate until released: a
+	// deferred release keeps a panic (which River recovers) from holding
+	// it for ever and blocking token rotation.
+	rep, err := func() (Report, error) {
+		defer release()
+		return AnalyzeBuild(ctx, src, bkOrg, pipeline, number, opts)
+	}()
 	var later *RetryLaterError
 	switch {
 	case errors.As(err, &later):

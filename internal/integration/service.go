@@ -53,8 +53,10 @@ type Service struct {
 	attempts   *auth.RateLimiter
 	onConnect  func(ctx context.Context, org ci.Org)
 
+	lockWait time.Duration
+
 	mu    sync.Mutex
-	locks map[int64]*sync.RWMutex // per organization: token users hold R, swaps hold W
+	locks map[int64]*gate // per organization: token users hold it shared, swaps exclusively
 }
 
 // Options configures a Service.
@@ -72,6 +74,11 @@ type Options struct {
 	// OnConnected runs after a successful connect, e.g. to start polling the
 	// organization at once instead of at the next poll interval.
 	OnConnected func(ctx context.Context, org ci.Org)
+	// LockWait bounds how long a token swap (connect, rotate, disconnect)
+	// waits for the organization's in-flight Buildkite requests to finish
+	// (default 1 minute); past it the swap fails with a retryable error and
+	// changes nothing.
+	LockWait time.Duration
 }
 
 // New returns a Service.
@@ -85,23 +92,44 @@ func New(o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{db: o.DB, keys: o.Keys, baseURL: strings.TrimRight(o.BaseURL, "/"), httpClient: o.HTTPClient, logger: o.Logger,
+	if o.LockWait <= 0 {
+		o.LockWait = time.Minute
+	}
+	return &Service{lockWait: o.LockWait, db: o.DB, keys: o.Keys, baseURL: strings.TrimRight(o.BaseURL, "/"), httpClient: o.HTTPClient, logger: o.Logger,
 		attempts: auth.NewRateLimiter(auth.RateLimiterConfig{Interval: o.ConnectInterval, Burst: o.ConnectBurst}),
-		locks:    map[int64]*sync.RWMutex{}, onConnect: o.OnConnected}
+		locks:    map[int64]*gate{}, onConnect: o.OnConnected}
 }
 
 // BaseURL is the Buildkite API the service talks to.
 func (s *Service) BaseURL() string { return s.baseURL }
 
-func (s *Service) lock(orgID int64) *sync.RWMutex {
+func (s *Service) lock(orgID int64) *gate {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	l, ok := s.locks[orgID]
 	if !ok {
-		l = &sync.RWMutex{}
+		l = newGate()
 		s.locks[orgID] = l
 	}
 	return l
+}
+
+// lockSwap takes org's gate exclusively for a token swap, waiting at most
+// s.lockWait for in-flight requests. The caller must call the returned
+// unlock.
+func (s *Service) lockSwap(ctx context.Context, orgID int64) (func(), error) {
+	l := s.lock(orgID)
+	wctx, cancel := context.WithTimeout(ctx, s.lockWait)
+	defer cancel()
+	if err := l.Lock(wctx); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		s.logger.WarnContext(ctx, "token swap gave up waiting for in-flight Buildkite requests", "org_id", orgID, "waited", s.lockWait)
+		return nil, ci.Errorf(ci.ErrUnavailable, "integration_busy",
+			"a Buildkite request for this organization is still running, so the token cannot be swapped safely; nothing was changed, try again in a minute")
+	}
+	return l.Unlock, nil
 }
 
 // Actor is who performs a change, for the audit log.
@@ -237,10 +265,12 @@ func (s *Service) Connect(ctx context.Context, org ci.Org, a Actor, token secret
 		s.auditFailure(ctx, org, a, "buildkite.connect", r)
 		return Status{}, r, &VerificationError{Report: r}
 	}
-	l := s.lock(org.ID)
-	l.Lock()
-	defer l.Unlock()
-	err := s.store(ctx, org, a, token, r, TriggerConnect, "buildkite.connect")
+	unlock, err := s.lockSwap(ctx, org.ID)
+	if err != nil {
+		return Status{}, r, err
+	}
+	defer unlock()
+	err = s.store(ctx, org, a, token, r, TriggerConnect, "buildkite.connect")
 	if err != nil {
 		return Status{}, r, err
 	}
@@ -323,7 +353,9 @@ func (s *Service) token(ctx context.Context, org ci.Org, in ci.Integration) (sec
 // the integration to needs_attention, and a passing check moves it back.
 func (s *Service) Recheck(ctx context.Context, org ci.Org, a Actor, trigger string) (Status, error) {
 	l := s.lock(org.ID)
-	l.RLock()
+	if err := l.RLock(ctx); err != nil {
+		return Status{}, err
+	}
 	in, err := s.db.Integration(ctx, org.ID, Kind)
 	if err != nil || in.Status == ci.StatusDisconnected || in.Status == ci.StatusNotConnected {
 		l.RUnlock()
@@ -401,9 +433,11 @@ func (s *Service) Rotate(ctx context.Context, org ci.Org, a Actor, newToken secr
 		s.auditFailure(ctx, org, a, "buildkite.rotate", r)
 		return Status{}, r, &VerificationError{Report: r}
 	}
-	l := s.lock(org.ID)
-	l.Lock()
-	defer l.Unlock()
+	unlock, err := s.lockSwap(ctx, org.ID)
+	if err != nil {
+		return Status{}, r, err
+	}
+	defer unlock()
 	revoked := "no"
 	if revokePrevious {
 		if old, err := s.token(ctx, org, in); err == nil && old.Reveal() != newToken.Reveal() {
@@ -449,9 +483,11 @@ func safeErr(err error) string { return err.Error() }
 // sealed token (and with it its wrapped data key) and marks the integration
 // disconnected. It reports whether the revocation succeeded.
 func (s *Service) Disconnect(ctx context.Context, org ci.Org, a Actor, revoke bool) (Status, error) {
-	l := s.lock(org.ID)
-	l.Lock()
-	defer l.Unlock()
+	unlock, err := s.lockSwap(ctx, org.ID)
+	if err != nil {
+		return Status{}, err
+	}
+	defer unlock()
 	in, err := s.db.Integration(ctx, org.ID, Kind)
 	if errors.Is(err, ci.ErrNotFound) || (err == nil && in.Status == ci.StatusDisconnected) {
 		return Status{}, ci.Errorf(ci.ErrConflict, "not_connected", "Buildkite is not connected for this organization")
@@ -506,7 +542,9 @@ func (s *Service) Client(ctx context.Context, orgID int64) (*bk.Client, func(), 
 		return nil, nil, err
 	}
 	l := s.lock(orgID)
-	l.RLock()
+	if err := l.RLock(ctx); err != nil {
+		return nil, nil, err
+	}
 	in, err := s.db.Integration(ctx, orgID, Kind)
 	if err != nil || in.Status != ci.StatusConnected && in.Status != ci.StatusNeedsAttention {
 		l.RUnlock()

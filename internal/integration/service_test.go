@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
@@ -513,5 +514,41 @@ func TestKeyServiceOutageChangesNothing(t *testing.T) {
 	fk.down.Store(false)
 	if st, err := e.svc.Recheck(ctx, e.acme, admin, integration.TriggerManual); err != nil || st.Status != ci.StatusConnected {
 		t.Fatalf("after the outage: %s, %v", st.Status, err)
+	}
+}
+
+// TestRotateGivesUpOnAStuckRequest holds a client (an in-flight request
+// that never ends): the rotation fails with a retryable error and changes
+// nothing, and polling and analysis can take clients again at once.
+func TestRotateGivesUpOnAStuckRequest(t *testing.T) {
+	e := setup(t)
+	e.svc = integration.New(integration.Options{DB: e.db, Keys: e.keys, BaseURL: e.svc.BaseURL(), HTTPClient: http.DefaultClient,
+		LockWait: 50 * time.Millisecond})
+	ctx := context.Background()
+	if _, _, err := e.svc.Connect(ctx, e.acme, admin, tok("good"), ""); err != nil {
+		t.Fatal(err)
+	}
+	_, release, err := e.svc.Client(ctx, e.acme.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := e.db.Integration(ctx, e.acme.ID, integration.Kind)
+	_, _, err = e.svc.Rotate(ctx, e.acme, admin, tok("expiring-soon"), false)
+	var ce *ci.Error
+	if !errors.As(err, &ce) || ce.Code != "integration_busy" || !errors.Is(err, ci.ErrUnavailable) {
+		t.Fatalf("Rotate with a request in flight: %v", err)
+	}
+	after, _ := e.db.Integration(ctx, e.acme.ID, integration.Kind)
+	if !bytes.Equal(before.TokenSealed, after.TokenSealed) {
+		t.Fatal("the stored token changed although the rotation gave up")
+	}
+	_, release2, err := e.svc.Client(ctx, e.acme.ID)
+	if err != nil {
+		t.Fatalf("a client after the abandoned rotation: %v", err)
+	}
+	release2()
+	release()
+	if _, _, err := e.svc.Rotate(ctx, e.acme, admin, tok("expiring-soon"), false); err != nil {
+		t.Fatalf("Rotate once the request finished: %v", err)
 	}
 }
