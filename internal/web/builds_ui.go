@@ -110,7 +110,7 @@ func (s *Server) buildsPage(w http.ResponseWriter, r *http.Request, p *principal
 	v := buildsView{Filter: f, Pipelines: ps, States: buildStates, ShownAt: time.Now(), Self: r.URL.RequestURI(),
 		Filtered: f.Pipeline != "" || f.Branch != "" || f.State != "" || f.PullRequest != 0 || f.Commit != ""}
 	for _, b := range bs {
-		v.Builds = append(v.Builds, buildRow{Build: b, PipelineName: names[b.Pipeline], Duration: duration(b.Duration())})
+		v.Builds = append(v.Builds, buildRow{Build: b, PipelineName: names[b.Pipeline], Duration: durationOf(b.StartedAt, b.FinishedAt)})
 	}
 	if f.PullRequest != 0 {
 		v.PR = strconv.Itoa(f.PullRequest)
@@ -162,6 +162,18 @@ func (s *Server) detectionSource(r *http.Request, p *principal) (detectionSource
 		d.Webhook, d.LastWebhook = ws.Configured, ws.LastDeliveryAt
 	}
 	return d, nil
+}
+
+// durationOf is the time between start and end in words, "under 1 s" for
+// a build or job that finished as it started; "" unless both are known.
+func durationOf(start, end *time.Time) string {
+	if start == nil || end == nil || end.Before(*start) {
+		return ""
+	}
+	if d := end.Sub(*start); d >= 500*time.Millisecond {
+		return duration(d)
+	}
+	return "under 1 s"
 }
 
 // duration is a build or job duration in words: "45 s", "3 min 20 s",
@@ -222,14 +234,14 @@ func (s *Server) buildPage(w http.ResponseWriter, r *http.Request, p *principal,
 	if err != nil {
 		return err
 	}
-	v := buildPageData{Duration: duration(b.Build.Duration()), PipelineName: b.Pipeline, Connected: true}
+	v := buildPageData{Duration: durationOf(b.Build.StartedAt, b.Build.FinishedAt), PipelineName: b.Pipeline, Connected: true}
 	if ap, ok := data.(buildAnalysisPage); ok {
 		v.buildAnalysisPage = ap
 	} else {
 		v.buildAnalysisPage = buildAnalysisPage{buildWithJobs: b}
 	}
 	for _, j := range b.Jobs {
-		v.Jobs = append(v.Jobs, jobRow{jobView: j, Duration: duration(j.Job.Duration())})
+		v.Jobs = append(v.Jobs, jobRow{jobView: j, Duration: durationOf(j.Job.StartedAt, j.Job.FinishedAt)})
 	}
 	ps, err := s.db.Pipelines(r.Context(), p.Org.ID)
 	if err != nil {

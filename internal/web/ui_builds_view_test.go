@@ -47,3 +47,24 @@ func TestCheckView(t *testing.T) {
 		t.Errorf("unknown check named %q, want its id", n)
 	}
 }
+
+func TestDurationOf(t *testing.T) {
+	at := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	later := func(d time.Duration) *time.Time { t := at.Add(d); return &t }
+	for _, tc := range []struct {
+		start, end *time.Time
+		want       string
+	}{
+		{nil, nil, ""},
+		{&at, nil, ""},
+		{nil, &at, ""},
+		{&at, later(-time.Second), ""},
+		{&at, &at, "under 1 s"},
+		{&at, later(200 * time.Millisecond), "under 1 s"},
+		{&at, later(90 * time.Second), "1 min 30 s"},
+	} {
+		if got := durationOf(tc.start, tc.end); got != tc.want {
+			t.Errorf("durationOf(%v, %v) = %q, want %q", tc.start, tc.end, got, tc.want)
+		}
+	}
+}
