@@ -154,7 +154,8 @@ type analysis struct {
 	// lineErr says the current line looks like an error.
 	out      cmdOutput
 	lineErr  bool
-	cmdStart int // line of the current command
+	recap    bool // inside BuildKit's recap of a failed step
+	cmdStart int  // line of the current command
 
 	goTest goTestOutput
 
@@ -205,6 +206,7 @@ func (a *analysis) line(ln *logparse.Line) {
 		}
 		orig := len(ln.Text)
 		ln.Text = stripLinePrefix(ln.Text)
+		a.buildkitRecap(ln)
 		if len(ln.Text) < orig {
 			// A copied log keeps timestamps before the agent's lines.
 			if k, st := logparse.AgentLine(ln.Text); k != logparse.KindText {
@@ -1158,5 +1160,41 @@ func (a *analysis) endLists() {
 		default:
 			l.gap++
 		}
+	}
+}
+
+// buildkitRecap follows BuildKit's recap of a failed step, which repeats the
+// step's last output lines with its elapsed seconds before each:
+//
+//	------
+//	 > [build 27/28] RUN cabal build:
+//	14.02 Error: [Cabal-7107]
+//	------
+//
+// Inside it, the seconds are removed so that the rules see the tool's line.
+func (a *analysis) buildkitRecap(ln *logparse.Line) {
+	t := ln.Text
+	if a.recap {
+		if bytes.HasPrefix(t, []byte("------")) {
+			a.recap = false
+			return
+		}
+		i := 0
+		for i < len(t) && isDigit(t[i]) {
+			i++
+		}
+		if i > 0 && i < len(t) && t[i] == '.' {
+			j := i + 1
+			for j < len(t) && isDigit(t[j]) {
+				j++
+			}
+			if j > i+1 && j < len(t) && t[j] == ' ' {
+				ln.Text = t[j+1:]
+			}
+		}
+		return
+	}
+	if len(t) > 6 && t[len(t)-1] == ':' && bytes.HasPrefix(bytes.TrimLeft(t, " "), []byte("> [")) {
+		a.recap = true
 	}
 }

@@ -196,3 +196,32 @@ func TestTerraformFmtListEnds(t *testing.T) {
 		}
 	}
 }
+
+// BuildKit's recap of a failed step puts the elapsed seconds before each
+// line; inside it the rules see the tool's own lines.
+func TestBuildkitRecap(t *testing.T) {
+	log := cmdLog("docker buildx build .",
+		"#14 [build 5/6] RUN npm run build",
+		"#14 3.204 > app@1.0.0 build",
+		"------",
+		" > [build 5/6] RUN npm run build:",
+		"3.204 > app@1.0.0 build",
+		"3.911 src/app.go:12:5: undefined: frobnicate",
+		"------",
+		"ERROR: failed to solve: process \"/bin/sh -c npm run build\" did not complete successfully: exit code: 1")
+	res := analyzeString(t, log, Options{})
+	if len(res.Failures) == 0 {
+		t.Fatal("no failure")
+	}
+	f := res.Failures[0]
+	if f.Category != Compile || len(f.Locations) == 0 || f.Locations[0] != (Location{Path: "src/app.go", Line: 12, Column: 5}) {
+		t.Errorf("got [%s] %q at %+v, want the compile error at src/app.go:12:5", f.Category, f.Title, f.Locations)
+	}
+	// Outside a recap a line starting with a number keeps it.
+	res = analyzeString(t, cmdLog("./bench", "12.50 ms/op", "3.5 src/x.go:1:1: undefined: y"), Options{})
+	for _, f := range res.Failures {
+		if strings.HasPrefix(f.Excerpt[0], "src/x.go") {
+			t.Errorf("prefix removed outside a recap: %q", f.Excerpt[0])
+		}
+	}
+}
