@@ -41,8 +41,8 @@ type Facts struct {
 	// WebhookSince is when the endpoint's current secret was made (at
 	// creation or the last rotation): deliveries are expected from then on.
 	WebhookSince *time.Time
-	Poll              ci.PollState
-	PollInterval      time.Duration
+	Poll         ci.PollState
+	PollInterval time.Duration
 	// GitProviderConnected is nil until kitewatch has Git provider
 	// connections.
 	GitProviderConnected *bool
