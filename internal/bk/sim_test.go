@@ -89,6 +89,8 @@ func TestVerifyAgainstSimulator(t *testing.T) {
 		{"ip-restricted", bk.VerifyOptions{}, []string{bk.CodeIPNotAllowed}, false},
 		{"agent-cluster", bk.VerifyOptions{}, []string{bk.CodeWrongTokenType}, false},
 		{"agent-job", bk.VerifyOptions{}, []string{bk.CodeWrongTokenType}, false},
+		{"revoked", bk.VerifyOptions{}, []string{bk.CodeTokenInvalid}, false},
+		{"revoked", bk.VerifyOptions{PreviouslyVerified: true}, []string{bk.CodeTokenRevoked}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.token+"/"+tc.opts.Organization, func(t *testing.T) {

@@ -127,9 +127,7 @@ func startDemoSimulator(ctx context.Context, e *env, c *config.Config) (sim *bks
 	fmt.Fprintf(e.stdout, "Demo mode: a simulated Buildkite API is running at %s (no real Buildkite is contacted).\n", base)
 	fmt.Fprintln(e.stdout, "Demo Buildkite tokens to paste into Settings → Integrations → Buildkite:")
 	for _, t := range sc.Tokens() {
-		if len(t.Value) > 5 && t.Value[:5] == "bkua_" {
-			fmt.Fprintf(e.stdout, "  %-15s %s  %s\n", t.Name, t.Value, t.Purpose)
-		}
+		fmt.Fprintf(e.stdout, "  %-15s %s  %s\n", t.Name, t.Value, t.Purpose)
 	}
 	fmt.Fprintln(e.stdout, "Configure the webhook on the Buildkite integration page: the simulator will then deliver signed webhooks and start a build every minute.")
 	return sim, func() {

@@ -84,6 +84,11 @@ func Demo() *Scenario {
 				t.AllowedIPs = []string{"203.0.113.0/24"}
 				return t
 			}(),
+			func() TokenSpec {
+				t := tok("revoked", "revoked at Buildkite (401, the same answer as an unknown token)", ReadScopes, acme, RelTime{offset: 90 * day, set: true, rel: true})
+				t.Revoked = true
+				return t
+			}(),
 			{Name: "agent-cluster", Purpose: "an agent cluster token (bkct_), wrong kind (401)", Kind: "cluster", Value: demoTokenValue("bkct_", "agent-cluster")},
 			{Name: "agent-job", Purpose: "an agent job token (bkaj_), wrong kind (401)", Kind: "job", Value: demoTokenValue("bkaj_", "agent-job")},
 		},
