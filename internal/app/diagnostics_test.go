@@ -281,7 +281,7 @@ func TestDiagnosticsScenarios(t *testing.T) {
 				}
 			},
 			want: map[string]string{"poller": "fail"},
-			says: map[string]string{"poller": "1 runs in a row"},
+			says: map[string]string{"poller": "1 run in a row"},
 		},
 		{
 			name: "Buildkite API recovers",

@@ -231,7 +231,8 @@ func checkWebhooks(f Facts) Check {
 	return Check{ID: id, Status: Pass, Message: msg}
 }
 
-func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+// stamp is a time for people: "2026-11-27 10:44:05 UTC".
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
 
 func checkPoller(f Facts) Check {
 	const id = "poller"
@@ -240,7 +241,7 @@ func checkPoller(f Facts) Check {
 	}
 	p := f.Poll
 	if p.Failures > 0 || (p.BreakerUntil != nil && f.Now.Before(*p.BreakerUntil)) {
-		return Check{ID: id, Status: Fail, Message: fmt.Sprintf("The poller is failing (%d runs in a row): %s", p.Failures, p.LastError),
+		return Check{ID: id, Status: Fail, Message: fmt.Sprintf("The poller is failing (%s in a row): %s", runs(p.Failures), p.LastError),
 			Remedy: "Fix the cause shown; the poller retries on its own with backoff."}
 	}
 	if p.LastSuccessAt == nil {
@@ -248,14 +249,24 @@ func checkPoller(f Facts) Check {
 	}
 	interval := max(f.PollInterval, time.Minute)
 	if age := f.Now.Sub(*p.LastSuccessAt); age > 3*interval {
-		return Check{ID: id, Status: Warn, Message: fmt.Sprintf("Last successful poll %s ago (lag %.0fs).", age.Round(time.Second), p.LagSeconds),
+		return Check{ID: id, Status: Warn, Message: fmt.Sprintf("Last successful poll %s ago (lag %.0f s).", age.Round(time.Second), p.LagSeconds),
 			Remedy: "The poller may be starved by the rate limit; check budget headroom and other API users."}
 	}
 	if p.BudgetLimit > 0 && p.BudgetRemain == 0 && p.LastError != "" {
 		return Check{ID: id, Status: Warn, Message: "The poller used its whole request budget: " + p.LastError}
 	}
-	return Check{ID: id, Status: Pass, Message: fmt.Sprintf("Last successful poll at %s; lag %.0fs; budget %d of %d left this minute.",
-		p.LastSuccessAt.UTC().Format(time.RFC3339), p.LagSeconds, p.BudgetRemain, p.BudgetLimit)}
+	msg := fmt.Sprintf("Last successful poll at %s (lag %.0f s).", stamp(*p.LastSuccessAt), p.LagSeconds)
+	if p.BudgetLimit > 0 {
+		msg += fmt.Sprintf(" %d of %d API requests left in this minute's budget.", p.BudgetRemain, p.BudgetLimit)
+	}
+	return Check{ID: id, Status: Pass, Message: msg}
+}
+
+func runs(n int) string {
+	if n == 1 {
+		return "1 run"
+	}
+	return fmt.Sprintf("%d runs", n)
 }
 
 func checkGitProvider(f Facts) Check {
