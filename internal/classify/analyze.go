@@ -919,6 +919,12 @@ func stripLinePrefix(t []byte) []byte {
 			if i := bytes.IndexByte(t[:min(len(t), 40)], ' '); i > 18 && (t[i-1] == 'Z' || isDigit(t[i-1])) {
 				return stripMarker(t[i+1:])
 			}
+			// An empty line of a timestamped log is the timestamp alone
+			// once trailing blanks are gone: it must stay a blank line,
+			// which ends paragraphs and belongs inside test-failure blocks.
+			if len(t) <= 40 && isISOStamp(t) {
+				return t[:0]
+			}
 		}
 		if k := clockPrefix(t); k > 0 {
 			return stripMarker(t[k:])
@@ -963,6 +969,21 @@ func stripLinePrefix(t []byte) []byte {
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// isISOStamp reports whether t is nothing but an ISO-8601 date and time
+// ("2024-03-05T10:12:06.0000000Z", "2024-03-05T10:12:06+00:00").
+func isISOStamp(t []byte) bool {
+	last := t[len(t)-1]
+	if last != 'Z' && !isDigit(last) {
+		return false
+	}
+	for _, c := range t {
+		if !isDigit(c) && c != '-' && c != ':' && c != '.' && c != 'T' && c != 'Z' && c != '+' {
+			return false
+		}
+	}
+	return true
+}
 
 // goBuildState turns the "gobuild" state on at a "# pkg" header and off
 // when tests start to run or report.
