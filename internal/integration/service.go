@@ -265,20 +265,27 @@ func (s *Service) Connect(ctx context.Context, org ci.Org, a Actor, token secret
 		s.auditFailure(ctx, org, a, "buildkite.connect", r)
 		return Status{}, r, &VerificationError{Report: r}
 	}
-	unlock, err := s.lockSwap(ctx, org.ID)
-	if err != nil {
+	if err := s.storeSwapped(ctx, org, a, token, r); err != nil {
 		return Status{}, r, err
 	}
-	defer unlock()
-	err = s.store(ctx, org, a, token, r, TriggerConnect, "buildkite.connect")
-	if err != nil {
-		return Status{}, r, err
-	}
+	// The callback runs with the gate released: one that asks for a client
+	// (a poll started right away) would otherwise wait on this very swap.
 	if s.onConnect != nil {
 		s.onConnect(ctx, org)
 	}
 	st, err := s.Status(ctx, org)
 	return st, r, err
+}
+
+// storeSwapped stores a connect's verified token while holding the
+// organization's gate exclusively.
+func (s *Service) storeSwapped(ctx context.Context, org ci.Org, a Actor, token secrets.Secret, r bk.Report) error {
+	unlock, err := s.lockSwap(ctx, org.ID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return s.store(ctx, org, a, token, r, TriggerConnect, "buildkite.connect")
 }
 
 // validBuildkiteSlug reports whether slug is empty (let the token's only
@@ -356,9 +363,16 @@ func (s *Service) Recheck(ctx context.Context, org ci.Org, a Actor, trigger stri
 	if err := l.RLock(ctx); err != nil {
 		return Status{}, err
 	}
+	// release runs once, on every path: the deferred call covers a panic
+	// in the key service or the Buildkite client (recovered further up), which
+	// would otherwise hold the gate for good and make every later swap of
+	// this organization's token fail as integration_busy.
+	var once sync.Once
+	release := func() { once.Do(l.RUnlock) }
+	defer release()
 	in, err := s.db.Integration(ctx, org.ID, Kind)
 	if err != nil || in.Status == ci.StatusDisconnected || in.Status == ci.StatusNotConnected {
-		l.RUnlock()
+		release()
 		if err == nil || errors.Is(err, ci.ErrNotFound) {
 			return Status{}, ci.Errorf(ci.ErrConflict, "not_connected", "Buildkite is not connected for this organization")
 		}
@@ -366,7 +380,7 @@ func (s *Service) Recheck(ctx context.Context, org ci.Org, a Actor, trigger stri
 	}
 	tok, err := s.token(ctx, org, in)
 	if err != nil {
-		l.RUnlock()
+		release()
 		st, _ := s.Status(ctx, org)
 		if errors.Is(err, ci.ErrUnavailable) {
 			// Nothing was checked: say so rather than show the old result.
@@ -377,7 +391,7 @@ func (s *Service) Recheck(ctx context.Context, org ci.Org, a Actor, trigger stri
 	var prevFacts bk.TokenFacts
 	_ = json.Unmarshal(in.Facts, &prevFacts)
 	r := s.verify(ctx, tok, bk.VerifyOptions{Organization: in.ExtOrgSlug, PreviouslyVerified: in.EverVerified, ExpiresAt: prevFacts.ExpiresAt})
-	l.RUnlock()
+	release()
 
 	before := in.Status
 	ok := r.OK()
@@ -545,9 +559,18 @@ func (s *Service) Client(ctx context.Context, orgID int64) (*bk.Client, func(), 
 	if err := l.RLock(ctx); err != nil {
 		return nil, nil, err
 	}
+	var once sync.Once
+	release := func() { once.Do(l.RUnlock) }
+	// Until the client is handed over, the gate is released here on every
+	// path, a panic (in the key service, say) included.
+	handed := false
+	defer func() {
+		if !handed {
+			release()
+		}
+	}()
 	in, err := s.db.Integration(ctx, orgID, Kind)
 	if err != nil || in.Status != ci.StatusConnected && in.Status != ci.StatusNeedsAttention {
-		l.RUnlock()
 		if err == nil {
 			err = ci.Errorf(ci.ErrConflict, "not_connected", "Buildkite is not connected for this organization")
 		}
@@ -555,16 +578,14 @@ func (s *Service) Client(ctx context.Context, orgID int64) (*bk.Client, func(), 
 	}
 	tok, err := s.token(ctx, org, in)
 	if err != nil {
-		l.RUnlock()
 		return nil, nil, err
 	}
 	c, err := s.newClient(tok)
 	if err != nil {
-		l.RUnlock()
 		return nil, nil, err
 	}
-	var once sync.Once
-	return c, func() { once.Do(l.RUnlock) }, nil
+	handed = true
+	return c, release, nil
 }
 
 // RecheckAll re-verifies every connected integration (the periodic task).
