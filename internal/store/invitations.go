@@ -131,9 +131,11 @@ func (db *DB) InvitationByHash(ctx context.Context, hash []byte) (ci.Invitation,
 }
 
 // AcceptInvitation uses the pending invitation with this hash for user inside
-// tx: it marks the invitation accepted, only if it is still pending and is
-// for user's email (compare-and-swap, so of two concurrent accepts one
-// wins), and makes user a member with the invitation's role. Anything else
+// tx: it marks the invitation accepted, only if it is still pending, is
+// for user's email and its inviter is still an admin of the organization
+// (compare-and-swap, so of two concurrent accepts one wins; an invitation
+// created while its inviter was being removed dies with them), and makes
+// user a member with the invitation's role. Anything else
 // is ci.ErrNotFound and changes nothing. joined is false when user was
 // already a member: the invitation is used up all the same and the existing
 // role is kept.
@@ -142,7 +144,10 @@ func (tx *Tx) AcceptInvitation(ctx context.Context, hash []byte, user ci.User) (
 	var id int64
 	err = tx.w.QueryRowContext(ctx,
 		`UPDATE invitations SET accepted_at = $1, accepted_by = $2
-		 WHERE token_hash = $3 AND email = $4 AND accepted_at IS NULL AND expires_at > $1 RETURNING id`,
+		 WHERE token_hash = $3 AND email = $4 AND accepted_at IS NULL AND expires_at > $1
+		   AND (invited_by IS NULL OR EXISTS (SELECT 1 FROM memberships m
+		     WHERE m.org_id = invitations.org_id AND m.user_id = invitations.invited_by AND m.role = 'admin'))
+		 RETURNING id`,
 		now, user.ID, hexHash(hash), strings.ToLower(user.Email)).Scan(&id)
 	if err != nil {
 		return ci.Invitation{}, false, notFound(err, "invitation")
@@ -164,6 +169,19 @@ func (tx *Tx) AcceptInvitation(ctx context.Context, hash []byte, user ci.User) (
 		return ci.Invitation{}, false, err
 	}
 	return inv, true, nil
+}
+
+// revokeInvitationsBy deletes the pending invitations userID created in
+// orgID (they were removed or are no longer an admin) and returns how many.
+func (tx *Tx) revokeInvitationsBy(ctx context.Context, orgID, userID int64) (int64, error) {
+	res, err := tx.w.ExecContext(ctx,
+		`DELETE FROM invitations WHERE org_id = $1 AND invited_by = $2 AND accepted_at IS NULL AND expires_at > $3`,
+		orgID, userID, micros(tx.now()))
+	if err != nil {
+		return 0, fmt.Errorf("revoke invitations: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
 }
 
 // deleteExpiredInvitations is part of DeleteExpired: invitations whose link

@@ -220,9 +220,11 @@ func (db *DB) ListUserOrgs(ctx context.Context, userID int64) ([]ci.OrgRole, err
 }
 
 // SetMemberRole changes a member's role. It refuses (ci.ErrConflict) to demote
-// the organization's last admin.
-func (db *DB) SetMemberRole(ctx context.Context, orgID, userID int64, role ci.Role) error {
-	return db.InTx(ctx, func(tx *Tx) error {
+// the organization's last admin. Demoting an admin revokes the pending
+// invitations they created in the organization, in the same transaction:
+// revoked says how many.
+func (db *DB) SetMemberRole(ctx context.Context, orgID, userID int64, role ci.Role) (revoked int64, err error) {
+	err = db.InTx(ctx, func(tx *Tx) error {
 		if role != ci.RoleAdmin {
 			if err := tx.keepAnAdmin(ctx, orgID, userID); err != nil {
 				return err
@@ -230,20 +232,40 @@ func (db *DB) SetMemberRole(ctx context.Context, orgID, userID int64, role ci.Ro
 		}
 		res, err := tx.w.ExecContext(ctx, `UPDATE memberships SET role = $1 WHERE org_id = $2 AND user_id = $3`,
 			string(role), orgID, userID)
-		return affected(res, err, "membership")
+		if err := affected(res, err, "membership"); err != nil {
+			return err
+		}
+		if role != ci.RoleAdmin {
+			revoked, err = tx.revokeInvitationsBy(ctx, orgID, userID)
+		}
+		return err
 	})
+	if err != nil {
+		return 0, err
+	}
+	return revoked, nil
 }
 
 // RemoveMember removes a membership. It refuses (ci.ErrConflict) to remove the
-// organization's last admin.
-func (db *DB) RemoveMember(ctx context.Context, orgID, userID int64) error {
-	return db.InTx(ctx, func(tx *Tx) error {
+// organization's last admin. The pending invitations the member created in
+// the organization are revoked in the same transaction (revoked says how
+// many), so someone removed cannot come back through a link they made.
+func (db *DB) RemoveMember(ctx context.Context, orgID, userID int64) (revoked int64, err error) {
+	err = db.InTx(ctx, func(tx *Tx) error {
 		if err := tx.keepAnAdmin(ctx, orgID, userID); err != nil {
 			return err
 		}
 		res, err := tx.w.ExecContext(ctx, `DELETE FROM memberships WHERE org_id = $1 AND user_id = $2`, orgID, userID)
-		return affected(res, err, "membership")
+		if err := affected(res, err, "membership"); err != nil {
+			return err
+		}
+		revoked, err = tx.revokeInvitationsBy(ctx, orgID, userID)
+		return err
 	})
+	if err != nil {
+		return 0, err
+	}
+	return revoked, nil
 }
 
 // keepAnAdmin fails when userID is the only admin of orgID.

@@ -161,14 +161,19 @@ func (s *Server) setRole(r *http.Request, p *principal, userID int64, role ci.Ro
 	if !role.Valid() {
 		return ci.Errorf(ci.ErrInvalid, "invalid_role", "role must be admin or member")
 	}
-	if err := s.db.SetMemberRole(r.Context(), p.Org.ID, userID, role); err != nil {
+	revoked, err := s.db.SetMemberRole(r.Context(), p.Org.ID, userID, role)
+	if err != nil {
 		if errors.Is(err, ci.ErrNotFound) {
 			return ci.Errorf(ci.ErrNotFound, "not_found", "member not found")
 		}
 		return err
 	}
+	details := map[string]string{"role": string(role)}
+	if revoked > 0 {
+		details["invitations_revoked"] = strconv.FormatInt(revoked, 10)
+	}
 	s.audit(r, ci.AuditEvent{OrgID: &p.Org.ID, ActorID: p.actorID(), Actor: p.User.Email, Action: "member.role",
-		Target: "user:" + strconv.FormatInt(userID, 10), Outcome: ci.OutcomeSuccess, Details: map[string]string{"role": string(role)}})
+		Target: "user:" + strconv.FormatInt(userID, 10), Outcome: ci.OutcomeSuccess, Details: details})
 	return nil
 }
 
@@ -195,14 +200,19 @@ func (s *Server) updateMember(w http.ResponseWriter, r *http.Request, p *princip
 }
 
 func (s *Server) removeMemberID(r *http.Request, p *principal, id int64) error {
-	if err := s.db.RemoveMember(r.Context(), p.Org.ID, id); err != nil {
+	revoked, err := s.db.RemoveMember(r.Context(), p.Org.ID, id)
+	if err != nil {
 		if errors.Is(err, ci.ErrNotFound) {
 			return ci.Errorf(ci.ErrNotFound, "not_found", "member not found")
 		}
 		return err
 	}
+	var details map[string]string
+	if revoked > 0 {
+		details = map[string]string{"invitations_revoked": strconv.FormatInt(revoked, 10)}
+	}
 	s.audit(r, ci.AuditEvent{OrgID: &p.Org.ID, ActorID: p.actorID(), Actor: p.User.Email, Action: "member.remove",
-		Target: "user:" + strconv.FormatInt(id, 10), Outcome: ci.OutcomeSuccess})
+		Target: "user:" + strconv.FormatInt(id, 10), Outcome: ci.OutcomeSuccess, Details: details})
 	return nil
 }
 

@@ -45,8 +45,20 @@ func (s *Server) inviteRoutes() {
 	s.mux.Handle("POST /api/v1/orgs/{org}/invitations", s.orgAPI(roleAdmin, s.createInvitation))
 	s.mux.Handle("DELETE /api/v1/orgs/{org}/invitations/{id}", s.orgAPI(roleAdmin, s.revokeInvitation))
 	s.mux.Handle("POST /orgs/{org}/settings/invitations/{id}/revoke", s.orgUI(roleAdmin, s.invitationsRevoke))
-	s.mux.HandleFunc("GET /invite/{token}", s.invitePage)
-	s.mux.HandleFunc("POST /invite/{token}", s.inviteSubmit)
+	s.mux.HandleFunc("GET /invite/{token}", noReferrer(s.invitePage))
+	s.mux.HandleFunc("POST /invite/{token}", noReferrer(s.inviteSubmit))
+}
+
+// noReferrer serves a page whose URL holds a secret (an invitation or
+// setup link) with Referrer-Policy: no-referrer, instead of the site-wide
+// same-origin: the page's own requests (style sheets, scripts, the sign-in
+// link) then carry no Referer with the link in it for a proxy's access log
+// to keep.
+func noReferrer(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		h(w, r)
+	}
 }
 
 // invite creates (or replaces) the invitation of email to p's organization

@@ -152,8 +152,8 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 func (s *Server) uiRoutes() {
 	static, _ := fs.Sub(staticFS, "static")
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
-	s.mux.HandleFunc("GET /setup/{token}", s.setupForm)
-	s.mux.HandleFunc("POST /setup/{token}", s.setupSubmit)
+	s.mux.HandleFunc("GET /setup/{token}", noReferrer(s.setupForm))
+	s.mux.HandleFunc("POST /setup/{token}", noReferrer(s.setupSubmit))
 	s.mux.HandleFunc("GET /signin", s.signinForm)
 	s.mux.HandleFunc("POST /signin", s.signinSubmit)
 	s.mux.HandleFunc("POST /signout", s.signout)

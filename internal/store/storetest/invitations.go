@@ -15,6 +15,7 @@ func runInvitations(t *testing.T, fresh func(t *testing.T) (*store.DB, *clock)) 
 	t.Run("Invitations", func(t *testing.T) { cur = t; db, c := fresh(t); testInvitations(t, db, c) })
 	t.Run("InvitationAccept", func(t *testing.T) { cur = t; db, c := fresh(t); testInvitationAccept(t, db, c) })
 	t.Run("InvitationAcceptRace", func(t *testing.T) { cur = t; db, c := fresh(t); testInvitationAcceptRace(t, db, c) })
+	t.Run("InvitationsOfARemovedAdmin", func(t *testing.T) { cur = t; db, c := fresh(t); testInvitationsOfARemovedAdmin(t, db, c) })
 }
 
 // accept runs AcceptInvitation in its own transaction.
@@ -220,5 +221,70 @@ func testInvitationAcceptRace(t *testing.T, db *store.DB, c *clock) {
 	}
 	if m := must(db.ListMembers(ctx, acme.ID)); len(m) != 1 {
 		t.Fatalf("members after the race = %+v", m)
+	}
+}
+
+// testInvitationsOfARemovedAdmin checks that an admin's pending invitations
+// go when they are removed or demoted (a link they made for another address
+// of theirs does not bring them back), and that an invitation whose inviter
+// is no longer an admin cannot be accepted even if it was left behind (as
+// when it was created while the inviter was being removed).
+func testInvitationsOfARemovedAdmin(t *testing.T, db *store.DB, c *clock) {
+	ctx := context.Background()
+	acme := must(db.CreateOrg(ctx, "acme", "Acme"))
+	other := must(db.CreateOrg(ctx, "other", "Other"))
+	ada := must(db.CreateUser(ctx, "ada@acme.test", "Ada", "h"))
+	mal := must(db.CreateUser(ctx, "mal@acme.test", "Mal", "h"))
+	alt := must(db.CreateUser(ctx, "alt@evil.test", "Alt", "h"))
+	for _, u := range []ci.User{ada, mal} {
+		if err := db.AddMember(ctx, acme.ID, u.ID, ci.RoleAdmin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.AddMember(ctx, other.ID, mal.ID, ci.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	exp := c.Now().Add(time.Hour)
+	must3(db.CreateInvitation(ctx, ci.Invitation{OrgID: acme.ID, Email: "alt@evil.test", Role: ci.RoleAdmin, TokenHash: []byte{1}, InvitedBy: &mal.ID, ExpiresAt: exp}))
+	must3(db.CreateInvitation(ctx, ci.Invitation{OrgID: acme.ID, Email: "cy@acme.test", Role: ci.RoleMember, TokenHash: []byte{2}, InvitedBy: &ada.ID, ExpiresAt: exp}))
+	must3(db.CreateInvitation(ctx, ci.Invitation{OrgID: other.ID, Email: "dee@other.test", Role: ci.RoleMember, TokenHash: []byte{3}, InvitedBy: &mal.ID, ExpiresAt: exp}))
+
+	// Demoting Mal revokes Mal's pending invitation in acme only.
+	if n, err := db.SetMemberRole(ctx, acme.ID, mal.ID, ci.RoleMember); err != nil || n != 1 {
+		t.Fatalf("demote = %d, %v; want 1 invitation revoked", n, err)
+	}
+	if _, err := db.InvitationByHash(ctx, []byte{1}); !errors.Is(err, ci.ErrNotFound) {
+		t.Fatalf("the demoted admin's invitation is still valid: %v", err)
+	}
+	for _, h := range [][]byte{{2}, {3}} {
+		if _, err := db.InvitationByHash(ctx, h); err != nil {
+			t.Fatalf("another invitation went with the demotion: %v", err)
+		}
+	}
+	if n, err := db.SetMemberRole(ctx, acme.ID, mal.ID, ci.RoleAdmin); err != nil || n != 0 {
+		t.Fatalf("promote = %d, %v", n, err)
+	}
+
+	// Removing Mal revokes what Mal created afterwards.
+	must3(db.CreateInvitation(ctx, ci.Invitation{OrgID: acme.ID, Email: "alt@evil.test", Role: ci.RoleAdmin, TokenHash: []byte{4}, InvitedBy: &mal.ID, ExpiresAt: exp}))
+	if n, err := db.RemoveMember(ctx, acme.ID, mal.ID); err != nil || n != 1 {
+		t.Fatalf("remove = %d, %v; want 1 invitation revoked", n, err)
+	}
+	if _, _, err := accept(db, []byte{4}, alt); !errors.Is(err, ci.ErrNotFound) {
+		t.Fatalf("accept the removed admin's invitation: %v", err)
+	}
+	// An invitation left behind by a removed inviter (created in a race
+	// with the removal) is refused at accept time and changes nothing.
+	must3(db.CreateInvitation(ctx, ci.Invitation{OrgID: acme.ID, Email: "alt@evil.test", Role: ci.RoleAdmin, TokenHash: []byte{5}, InvitedBy: &mal.ID, ExpiresAt: exp}))
+	if _, _, err := accept(db, []byte{5}, alt); !errors.Is(err, ci.ErrNotFound) {
+		t.Fatalf("accept an invitation whose inviter is no longer an admin: %v", err)
+	}
+	if _, err := db.Membership(ctx, acme.ID, alt.ID); !errors.Is(err, ci.ErrNotFound) {
+		t.Fatalf("joined through a removed admin's invitation: %v", err)
+	}
+	// Ada's invitation still works.
+	cy := must(db.CreateUser(ctx, "cy@acme.test", "Cy", "h"))
+	if _, joined, err := accept(db, []byte{2}, cy); err != nil || !joined {
+		t.Fatalf("accept the remaining admin's invitation = %v, %v", joined, err)
 	}
 }

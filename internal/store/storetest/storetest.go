@@ -159,20 +159,20 @@ func testUsersAndMembers(t *testing.T, db *store.DB, _ *clock) {
 	if len(members) != 2 || members[0].User.Email != "a@acme.test" || members[0].User.PasswordHash != "" {
 		t.Fatalf("ListMembers = %+v", members)
 	}
-	if err := db.SetMemberRole(ctx, o.ID, b.ID, ci.RoleAdmin); err != nil {
+	if _, err := db.SetMemberRole(ctx, o.ID, b.ID, ci.RoleAdmin); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.SetMemberRole(ctx, other.ID, b.ID, ci.RoleAdmin); !errors.Is(err, ci.ErrNotFound) {
+	if _, err := db.SetMemberRole(ctx, other.ID, b.ID, ci.RoleAdmin); !errors.Is(err, ci.ErrNotFound) {
 		t.Fatalf("SetMemberRole in other org: %v", err)
 	}
 	orgs := must(db.ListUserOrgs(ctx, b.ID))
 	if len(orgs) != 1 || orgs[0].Org.Slug != "acme" || orgs[0].Role != ci.RoleAdmin {
 		t.Fatalf("ListUserOrgs = %+v", orgs)
 	}
-	if err := db.RemoveMember(ctx, o.ID, b.ID); err != nil {
+	if _, err := db.RemoveMember(ctx, o.ID, b.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.RemoveMember(ctx, o.ID, b.ID); !errors.Is(err, ci.ErrNotFound) {
+	if _, err := db.RemoveMember(ctx, o.ID, b.ID); !errors.Is(err, ci.ErrNotFound) {
 		t.Fatalf("second RemoveMember: %v", err)
 	}
 }
@@ -184,10 +184,10 @@ func testLastAdmin(t *testing.T, db *store.DB, _ *clock) {
 	if err := db.AddMember(ctx, o.ID, a.ID, ci.RoleAdmin); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.SetMemberRole(ctx, o.ID, a.ID, ci.RoleMember); !errors.Is(err, ci.ErrConflict) {
+	if _, err := db.SetMemberRole(ctx, o.ID, a.ID, ci.RoleMember); !errors.Is(err, ci.ErrConflict) {
 		t.Fatalf("demote last admin: %v", err)
 	}
-	if err := db.RemoveMember(ctx, o.ID, a.ID); !errors.Is(err, ci.ErrConflict) {
+	if _, err := db.RemoveMember(ctx, o.ID, a.ID); !errors.Is(err, ci.ErrConflict) {
 		t.Fatalf("remove last admin: %v", err)
 	}
 	if m := must(db.Membership(ctx, o.ID, a.ID)); m.Role != ci.RoleAdmin {

@@ -1,0 +1,86 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/kitewatch/kitewatch/internal/ci"
+	"github.com/kitewatch/kitewatch/internal/store"
+)
+
+// TestInvitationOfARemovedAdmin: an admin's pending invitations go when the
+// admin is removed or demoted, so a link made for another address of theirs
+// does not bring them back; the audit event says how many went.
+func TestInvitationOfARemovedAdmin(t *testing.T) {
+	e := newInviteEnv(t)
+	maxID := strconv.FormatInt(e.users["max"].ID, 10)
+	adaID := strconv.FormatInt(e.users["ada"].ID, 10)
+	if r := e.api("PATCH", "/api/v1/orgs/acme/members/"+maxID, "ada", `{"role":"admin"}`); r.Status != 200 {
+		t.Fatalf("promote max: %d %s", r.Status, r.Body)
+	}
+	_, demoted := e.invite("ada.alt@evil.test", ci.RoleAdmin)
+	if r := e.api("PATCH", "/api/v1/orgs/acme/members/"+adaID, "max", `{"role":"member"}`); r.Status != 200 {
+		t.Fatalf("demote ada: %d %s", r.Status, r.Body)
+	}
+	if r := e.api("PATCH", "/api/v1/orgs/acme/members/"+adaID, "max", `{"role":"admin"}`); r.Status != 200 {
+		t.Fatalf("promote ada again: %d %s", r.Status, r.Body)
+	}
+	_, removed := e.invite("ada.alt2@evil.test", ci.RoleAdmin)
+	if r := e.api("DELETE", "/api/v1/orgs/acme/members/"+adaID, "max", ""); r.Status != 204 {
+		t.Fatalf("remove ada: %d %s", r.Status, r.Body)
+	}
+	for _, link := range []string{demoted, removed} {
+		st, _, body := e.client().do("POST", link, url.Values{"password": {invitePassword}, "password_confirm": {invitePassword}})
+		if st != 404 || !strings.Contains(body, invalidLink) {
+			t.Fatalf("a removed admin's link: %d %s", st, body)
+		}
+	}
+	for _, email := range []string{"ada.alt@evil.test", "ada.alt2@evil.test"} {
+		if _, err := e.db.UserByEmail(context.Background(), email); err == nil {
+			t.Fatalf("a removed admin's link created %s", email)
+		}
+	}
+	evs, err := e.db.ListAudit(context.Background(), store.AuditFilter{OrgID: e.acme.ID, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	for _, ev := range evs {
+		if ev.Action == "member.remove" || ev.Action == "member.role" && ev.Details["role"] == "member" {
+			seen[ev.Action] = ev.Details["invitations_revoked"]
+		}
+	}
+	if seen["member.remove"] != "1" || seen["member.role"] != "1" {
+		t.Fatalf("audit invitations_revoked = %v, want 1 on the demotion and the removal", seen)
+	}
+	e.noSecretsLogged()
+}
+
+// TestInvitationPagesSendNoReferrer: the pages whose URL is a secret link
+// (invitation and setup) tell the browser to send no Referer at all.
+func TestInvitationPagesSendNoReferrer(t *testing.T) {
+	e := newInviteEnv(t)
+	_, link := e.invite("ref@example.test", ci.RoleMember)
+	for _, path := range []string{link, "/invite/kwinv_unknown", "/setup/kwsetup_unknown"} {
+		res, err := http.Get(e.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if got := res.Header.Get("Referrer-Policy"); got != "no-referrer" {
+			t.Fatalf("%s: Referrer-Policy %q (status %d), want no-referrer", path, got, res.StatusCode)
+		}
+	}
+	res, err := http.Get(e.url + "/signin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if got := res.Header.Get("Referrer-Policy"); got != "same-origin" {
+		t.Fatalf("/signin: Referrer-Policy %q, want the site-wide same-origin", got)
+	}
+}
