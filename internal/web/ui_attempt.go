@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/kitewatch/kitewatch/internal/auth"
 	"github.com/kitewatch/kitewatch/internal/bk"
 )
 
@@ -17,8 +18,12 @@ import (
 // the token to Buildkite a second time. The result travels in a short-lived
 // cookie, never the token: the report's problems, the masked token and its
 // scopes. The redirect's ?attempt= names the result; the cookie is signed
-// with the session's secret CSRF token, so only this session's own attempt
-// is shown and a link cannot put words on the page.
+// with a key derived from the session's secret (the HttpOnly session
+// cookie, which no page shows, unlike the CSRF token in every form) and the
+// organization, so only this session's own attempt is shown and neither a
+// link nor a script on the page can put words on it; it carries the time
+// it was made, so a kept copy stops working after attemptMaxAge even if
+// the browser does not drop it.
 const (
 	attemptCookie = "kw_attempt"
 	attemptMaxAge = 600 // seconds: how long a reload still shows the result
@@ -30,6 +35,7 @@ const (
 // savedAttempt is what the cookie holds.
 type savedAttempt struct {
 	ID       string    `json:"id"`
+	At       int64     `json:"t"` // when it was saved, Unix seconds (server clock)
 	Action   string    `json:"a"`
 	OrgInput string    `json:"o,omitempty"`
 	Orgs     []string  `json:"os,omitempty"`
@@ -47,28 +53,41 @@ func compactReport(r bk.Report) bk.Report {
 	return out
 }
 
-func attemptMAC(key, org, payload string) string {
-	m := hmac.New(sha256.New, []byte(key))
+// attemptMAC signs payload for org with a key derived from the session
+// secret; ok is false when the request carries no session cookie.
+func (s *Server) attemptMAC(r *http.Request, org, payload string) (mac string, ok bool) {
+	c, err := r.Cookie(auth.SessionCookieName(s.Secure))
+	if err != nil || c.Value == "" {
+		return "", false
+	}
+	k := hmac.New(sha256.New, []byte(c.Value))
+	k.Write([]byte("kitewatch " + attemptCookie + " key"))
+	m := hmac.New(sha256.New, k.Sum(nil))
 	m.Write([]byte(attemptCookie + "\x00" + org + "\x00" + payload))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)), true
 }
 
 // saveAttempt stores a failed attempt's result for the page the redirect
 // leads to and returns its id; ok is false when it does not fit in a
 // cookie.
-func (s *Server) saveAttempt(w http.ResponseWriter, p *principal, a savedAttempt) (id string, ok bool) {
+func (s *Server) saveAttempt(w http.ResponseWriter, r *http.Request, p *principal, a savedAttempt) (id string, ok bool) {
 	if p.Session == nil || p.Org == nil {
 		return "", false
 	}
 	id = rand.Text()[:16]
 	a.ID = id
+	a.At = s.db.Now().Unix()
 	a.Report = compactReport(a.Report)
 	b, err := json.Marshal(a)
 	if err != nil {
 		return "", false
 	}
 	payload := base64.RawURLEncoding.EncodeToString(b)
-	value := payload + "." + attemptMAC(p.Session.CSRFToken, p.Org.Slug, payload)
+	mac, ok := s.attemptMAC(r, p.Org.Slug, payload)
+	if !ok {
+		return "", false
+	}
+	value := payload + "." + mac
 	if len(value) > attemptMaxCookie {
 		return "", false
 	}
@@ -81,11 +100,15 @@ func (s *Server) saveAttempt(w http.ResponseWriter, p *principal, a savedAttempt
 // it for this organization in the last few minutes.
 func (s *Server) loadAttempt(r *http.Request, p *principal, id string) (savedAttempt, bool) {
 	c, err := r.Cookie(attemptCookie)
-	if err != nil || id == "" || p.Session == nil || p.Org == nil {
+	if err != nil || id == "" || p.Session == nil || p.Org == nil || len(c.Value) > attemptMaxCookie {
 		return savedAttempt{}, false
 	}
 	payload, mac, ok := strings.Cut(c.Value, ".")
-	if !ok || !hmac.Equal([]byte(mac), []byte(attemptMAC(p.Session.CSRFToken, p.Org.Slug, payload))) {
+	if !ok {
+		return savedAttempt{}, false
+	}
+	want, ok := s.attemptMAC(r, p.Org.Slug, payload)
+	if !ok || !hmac.Equal([]byte(mac), []byte(want)) {
 		return savedAttempt{}, false
 	}
 	b, err := base64.RawURLEncoding.DecodeString(payload)
@@ -94,6 +117,9 @@ func (s *Server) loadAttempt(r *http.Request, p *principal, id string) (savedAtt
 	}
 	var a savedAttempt
 	if err := json.Unmarshal(b, &a); err != nil || a.ID != id || (a.Action != "connect" && a.Action != "rotate") {
+		return savedAttempt{}, false
+	}
+	if age := s.db.Now().Unix() - a.At; age < -60 || age > attemptMaxAge { // a minute of clock skew between replicas
 		return savedAttempt{}, false
 	}
 	return a, true

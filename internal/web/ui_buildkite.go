@@ -339,7 +339,7 @@ func (s *Server) buildkiteFailed(w http.ResponseWriter, r *http.Request, p *prin
 	status := http.StatusUnprocessableEntity
 	if ve != nil {
 		a := savedAttempt{Action: action, OrgInput: orgInput, Orgs: problemOrgs(ve.Report), Report: ve.Report}
-		if id, ok := s.saveAttempt(w, p, a); ok {
+		if id, ok := s.saveAttempt(w, r, p, a); ok {
 			http.Redirect(w, r, s.buildkitePath(p)+"?attempt="+id, http.StatusSeeOther)
 			return nil
 		}
