@@ -291,16 +291,26 @@ func (s *Server) renderInvite(w http.ResponseWriter, r *http.Request, status int
 }
 
 func (s *Server) invitePage(w http.ResponseWriter, r *http.Request) {
-	inv, org, ok := s.loadInvite(w, r)
+	inv, org, p, ok := s.loadInviteFor(w, r)
 	if !ok {
 		return
+	}
+	s.renderInvite(w, r, http.StatusOK, inv, org, p, "", "")
+}
+
+// loadInviteFor is loadInvite and the signed-in visitor (nil when nobody
+// is signed in).
+func (s *Server) loadInviteFor(w http.ResponseWriter, r *http.Request) (ci.Invitation, ci.Org, *principal, bool) {
+	inv, org, ok := s.loadInvite(w, r)
+	if !ok {
+		return inv, org, nil, false
 	}
 	p, err := s.invitePrincipal(r)
 	if err != nil {
 		s.uiError(w, r, err)
-		return
+		return inv, org, nil, false
 	}
-	s.renderInvite(w, r, http.StatusOK, inv, org, p, "", "")
+	return inv, org, p, true
 }
 
 // inviteSubmit accepts the invitation: for the signed-in invitee (with the
@@ -312,13 +322,8 @@ func (s *Server) inviteSubmit(w http.ResponseWriter, r *http.Request) {
 		s.uiError(w, r, err)
 		return
 	}
-	inv, org, ok := s.loadInvite(w, r)
+	inv, org, p, ok := s.loadInviteFor(w, r)
 	if !ok {
-		return
-	}
-	p, err := s.invitePrincipal(r)
-	if err != nil {
-		s.uiError(w, r, err)
 		return
 	}
 	if p != nil {
@@ -382,7 +387,6 @@ func (s *Server) acceptInviteTx(r *http.Request, tx *store.Tx, user ci.User, joi
 func (s *Server) inviteCreateAccount(w http.ResponseWriter, r *http.Request, inv ci.Invitation, org ci.Org) {
 	ctx := r.Context()
 	name := strings.TrimSpace(r.PostFormValue("name"))
-	pw := r.PostFormValue("password")
 	fail := func(err error) {
 		status, _, msg := errorStatus(err)
 		if status >= 500 {
@@ -391,21 +395,7 @@ func (s *Server) inviteCreateAccount(w http.ResponseWriter, r *http.Request, inv
 		}
 		s.renderInvite(w, r, status, inv, org, nil, name, sentence(msg))
 	}
-	if name != "" {
-		if err := validName(name); err != nil {
-			fail(err)
-			return
-		}
-	}
-	if err := auth.ValidatePassword(pw); err != nil {
-		fail(err)
-		return
-	}
-	if pw != r.PostFormValue("password_confirm") {
-		fail(ci.Errorf(ci.ErrInvalid, "password_mismatch", "the two passwords do not match"))
-		return
-	}
-	hash, err := auth.HashPassword(pw)
+	hash, err := newAccountPassword(r, name)
 	if err != nil {
 		fail(err)
 		return

@@ -315,6 +315,25 @@ func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, user c
 	return nil
 }
 
+// newAccountPassword checks the rest of a new account's form (the optional
+// name, the password and its repeat: the setup and invitation forms) and
+// returns the password's hash.
+func newAccountPassword(r *http.Request, name string) (string, error) {
+	if name != "" {
+		if err := validName(name); err != nil {
+			return "", err
+		}
+	}
+	pw := r.PostFormValue("password")
+	if err := auth.ValidatePassword(pw); err != nil {
+		return "", err
+	}
+	if pw != r.PostFormValue("password_confirm") {
+		return "", ci.Errorf(ci.ErrInvalid, "password_mismatch", "the two passwords do not match")
+	}
+	return auth.HashPassword(pw)
+}
+
 // safeNext returns next when it is a path on this site, else "/". Control
 // characters and spaces are refused too: browsers drop tabs and line breaks
 // from URLs, so "/\t/evil.example" would otherwise leave the site as
@@ -455,7 +474,6 @@ func (s *Server) setupSubmit(w http.ResponseWriter, r *http.Request) {
 		"Email":   strings.ToLower(strings.TrimSpace(r.PostFormValue("email"))),
 		"Name":    strings.TrimSpace(r.PostFormValue("name")),
 	}
-	pw := r.PostFormValue("password")
 	fail := func(err error) {
 		status, _, msg := errorStatus(err)
 		s.render(w, r, status, "setup", page{Title: "Set up kitewatch", Error: sentence(msg), Data: in})
@@ -473,21 +491,7 @@ func (s *Server) setupSubmit(w http.ResponseWriter, r *http.Request) {
 		fail(err)
 		return
 	}
-	if in["Name"] != "" {
-		if err := validName(in["Name"]); err != nil {
-			fail(err)
-			return
-		}
-	}
-	if err := auth.ValidatePassword(pw); err != nil {
-		fail(err)
-		return
-	}
-	if pw != r.PostFormValue("password_confirm") {
-		fail(ci.Errorf(ci.ErrInvalid, "password_mismatch", "the two passwords do not match"))
-		return
-	}
-	hash, err := auth.HashPassword(pw)
+	hash, err := newAccountPassword(r, in["Name"])
 	if err != nil {
 		fail(err)
 		return
