@@ -43,6 +43,18 @@ func vaultClientFromEnv() (*vault.Client, error) {
 	if addr == "" {
 		return nil, errors.New("set VAULT_SERVER_URL (or VAULT_ADDR) to the Vault server's address")
 	}
+	// The address is checked here because the Vault client's errors
+	// repeat it whole, credentials included; Vault authenticates with the
+	// token, never with a user and password in the address.
+	if u, err := url.Parse(addr); err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error repeats the address
+		}
+		return nil, fmt.Errorf("VAULT_SERVER_URL (or VAULT_ADDR) is not a URL: %v", err)
+	} else if u.User != nil {
+		return nil, errors.New("VAULT_SERVER_URL (or VAULT_ADDR) must not hold credentials (user:password@): set VAULT_SERVER_TOKEN (or VAULT_TOKEN)")
+	}
 	cfg := vault.DefaultConfig() // reads VAULT_CACERT, VAULT_SKIP_VERIFY, VAULT_CLIENT_TIMEOUT...
 	if cfg.Error != nil {
 		return nil, fmt.Errorf("configure the Vault client: %w", cfg.Error)

@@ -171,3 +171,22 @@ func TestVaultKeeperErrors(t *testing.T) {
 		t.Fatalf("Vault down: %v, want ErrKeeperUnavailable", err)
 	}
 }
+
+// A Vault address with credentials in it, malformed or not, never reaches
+// an error message: the client's URL errors repeat the whole address.
+func TestVaultAddressCredentialsNotInErrors(t *testing.T) {
+	ctx := context.Background()
+	t.Setenv("VAULT_TOKEN", "")
+	t.Setenv("VAULT_SERVER_TOKEN", vaultToken)
+	for _, addr := range []string{"https://ops:PASSWORD-must-not-leak@[vault", "https://ops:PASSWORD-must-not-leak@127.0.0.1:1"} {
+		t.Setenv("VAULT_SERVER_URL", addr)
+		k, _, err := secrets.OpenKeeper(ctx, "hashivault://kitewatch", "")
+		if err == nil {
+			_, err = k.Encrypt(ctx, []byte("x"))
+			_ = secrets.CloseKeeper(k)
+		}
+		if err == nil || strings.Contains(err.Error(), "PASSWORD-must-not-leak") || strings.Contains(err.Error(), vaultToken) {
+			t.Fatalf("VAULT_SERVER_URL %q: error %v", addr, err)
+		}
+	}
+}
