@@ -278,7 +278,10 @@ func (a *analysis) line(ln *logparse.Line) {
 		a.goTest.feed(ln.Text)
 		a.lineErr, a.lineState = false, ""
 		a.match(ln)
-		a.out.feed(ln, a.lineErr)
+		// A "path:line: message" line is error-like without an error word
+		// (no literal to prefilter it, so a cheap byte scan, only until the
+		// command's first error-like line).
+		a.out.feed(ln, a.lineErr || a.out.errLine == 0 && looksDiagnostic(ln.Text))
 		if len(a.lists) > 0 && !isBlank(ln.Text) {
 			a.endLists()
 		}
@@ -1031,8 +1034,8 @@ func goPkgHeader(t []byte) bool {
 	return tok(name) && len(rest) > 2 && rest[0] == '[' && rest[len(rest)-1] == ']' && tok(rest[1:len(rest)-1])
 }
 
-// clockPrefix returns the length of a leading clock time and the blanks
-// after it: "H:MM:SS" or "HH:MM:SS", optional fractions, an optional
+// clockPrefix returns the length of a leading clock time and the one or
+// two blanks after it: "H:MM:SS" or "HH:MM:SS", optional fractions, an optional
 // " AM"/" PM" and an optional ":", then at least one space. It returns 0
 // when the line does not start that way.
 func clockPrefix(t []byte) int {
@@ -1059,7 +1062,10 @@ func clockPrefix(t []byte) int {
 	if i >= len(t) || t[i] != ' ' {
 		return 0
 	}
-	for i < len(t) && t[i] == ' ' {
+	// The separator is one or two blanks (Jenkins' timestamper prints
+	// two); blanks after it are the line's own indentation (yamllint's
+	// "  3:17  error ..." under its file name).
+	for n := 0; i < len(t) && t[i] == ' ' && n < 2; n++ {
 		i++
 	}
 	return i

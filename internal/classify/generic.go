@@ -62,7 +62,10 @@ func (o *cmdOutput) snapshot() cmdOutput {
 // that a line looks like an error; it never starts a failure itself.
 func (a *analysis) isErrLine(t []byte) bool {
 	r := a.e.rules[a.e.errRule]
-	return r.re.Match(t) && (r.not == nil || !r.not.Match(t))
+	if r.not != nil && r.not.Match(t) {
+		return false
+	}
+	return r.re.Match(t) || looksDiagnostic(t)
 }
 
 // foreignExit recognises the line another CI system prints when a step's
@@ -106,12 +109,16 @@ var toolCategories = []struct {
 	category Category
 	re       *regexp.Regexp
 }{
+	// Supply-chain audits check dependencies, whatever their subcommand
+	// says ("cargo deny check", "npm audit").
+	{Dependency, subcommandWords(`deny|cargo-deny|audit|pip-audit|osv-scanner|snyk|grype|safety|dependency-check`)},
 	{Test, toolWords(`tests?|specs?|check|assert|lhci|lighthouse|pytest|py\.test|unittest|nosetests|jest|vitest|mocha|jasmine|karma|ava|rspec|minitest|phpunit|pest|prove|ctest|cucumber|behave|playwright|cypress|eunit|ct|runtests?|k6|gotestsum|nextest|tox|nox|bats|xctest|detox|maestro`)},
-	{Lint, toolWords(`lint|linter|eslint|tslint|stylelint|ruff|flake8|pylint|pycodestyle|pydocstyle|rubocop|standardrb|staticcheck|vet|clippy|shellcheck|hadolint|markdownlint|markdownlint-cli2|mdl|commitlint|pre-commit|prek|lefthook|fmt|format|prettier|black|isort|gofmt|gofumpt|rustfmt|ktlint|detekt|checkstyle|spotless|yamllint|actionlint|tflint|cspell|codespell|vale|swiftlint|swiftformat|credo|biome|oxlint|dprint|buf|editorconfig-checker|license-checker`)},
+	{Lint, toolWords(`lint|linter|eslint|tslint|stylelint|ruff|flake8|pylint|pycodestyle|pydocstyle|rubocop|standardrb|staticcheck|vet|clippy|shellcheck|hadolint|markdownlint|markdownlint-cli2|mdl|commitlint|pre-commit|prek|lefthook|fmt|format|prettier|black|isort|gofmt|gofumpt|rustfmt|ktlint|detekt|checkstyle|spotless|yamllint|actionlint|tflint|cspell|codespell|vale|swiftlint|swiftformat|credo|biome|oxlint|dprint|buf|editorconfig-checker|license-checker|ansible-lint|gitleaks|trufflehog|detect-secrets|semgrep|bandit|gosec|brakeman|checkov|tfsec|kics|terrascan|clang-tidy|cppcheck|cpplint|hlint|ormolu|scalafmt|scalastyle|phpcs|php-cs-fixer|stylua|luacheck|sqlfluff|htmlhint|lychee|markdown-link-check`)},
 	{Typecheck, toolWords(`tsc|mypy|pyright|typecheck|type-check|types|flow|dialyzer|sorbet|srb|psalm|phpstan`)},
-	{Dependency, subcommandWords(`install|ci|restore|deps|dependencies|update|fetch|download|resolve|sync|vendor|lock|bundle`)},
-	{Config, toolWords(`deploy|apply|plan|provision|packer|terraform|tofu|terragrunt|pulumi|cdk|sls|serverless|kubectl|kustomize|helm|helmfile|ansible|ansible-playbook|semantic-release|release-please|changeset|codecov\w*|upload|sam|cloudformation|eb|fly|vercel|netlify|firebase|gcloud|aws|az`)},
-	{Compile, toolWords(`build|compile|make|gmake|assemble|cmake|ninja|meson|scons|bazel|xcodebuild|gcc|g\+\+|clang|clang\+\+|cc|javac|kotlinc|scalac|ghc|cabal|stack|dune|ocamlfind|cargo|zig|swift|swiftc|msbuild|dotnet|mvn|gradle|gradlew|sbt|mix|rebar3|nim|crystal|go|rustc|tsup|esbuild|webpack|vite|rollup|next|nuxt|ng`)},
+	{Config, nil}, // the command's first word is a deployment tool (configTool)
+	{Dependency, subcommandWords(`install|ci|restore|deps|dependencies|update|fetch|download|resolve|sync|vendor|lock|bundle|conda|mamba|micromamba|pod|carthage`)},
+	{Config, toolWords(`deploy|apply|plan|provision|packer|terraform|tofu|terragrunt|pulumi|cdk|sls|serverless|kubectl|kustomize|helm|helmfile|ansible|ansible-playbook|semantic-release|release-please|changeset|codecov\w*|upload|sam|cloudformation|eb|fly|vercel|netlify|firebase|gcloud|aws|az|kubeconform|kubeval|conftest`)},
+	{Compile, toolWords(`build|compile|make|gmake|assemble|cmake|ninja|meson|scons|bazel|xcodebuild|gcc|g\+\+|clang|clang\+\+|cc|javac|kotlinc|scalac|ghc|cabal|stack|dune|ocamlfind|cargo|zig|swift|swiftc|msbuild|dotnet|mvn|gradle|gradlew|sbt|mix|rebar3|nim|crystal|go|rustc|tsup|esbuild|webpack|vite|rollup|next|nuxt|ng|hugo|jekyll|mkdocs|sphinx-build|docusaurus|gatsby|eleventy|astro|hexo|zola|pelican|fastlane|gym`)},
 }
 
 // subcommandWords matches one of the words as a word of a command, not as
@@ -128,9 +135,15 @@ func toolWords(words string) *regexp.Regexp {
 }
 
 var (
-	cmdFlag   = regexp.MustCompile(`(?:^|\s)--?[\w-]+(?:=\S*)?`)
-	cmdQuoted = regexp.MustCompile(`"[^"]*"|'[^']*'`)
-	cmdDocker = regexp.MustCompile(`(?i)^\s*(?:sudo\s+)?(?:docker(?:-compose)?|podman|buildah|nerdctl)\b`)
+	// cmdWrapper is a runner that only starts the real tool ("bundle exec
+	// jekyll build" is a Jekyll build, not a bundle install).
+	cmdWrapper = regexp.MustCompile(`(?i)^\s*(?:(?:sudo|time|env(?:\s+\w+=\S*)+|bundle exec|npx|bunx|pnpm (?:exec|dlx)|yarn dlx|poetry run|uv run|uvx|pipenv run|hatch run|pdm run|python3? -m|go run|dotnet tool run)\s+)+`)
+	// camelWord splits a task name ("ktlintFormat", "lintDebug") into words.
+	camelWord  = regexp.MustCompile(`([a-z0-9])([A-Z])`)
+	configTool = regexp.MustCompile(`(?i)^\s(?:terraform|tofu|terragrunt|pulumi|cdk|sls|serverless|kubectl|kustomize|helm|helmfile|ansible-playbook|packer|gcloud|aws|az|fly|vercel|netlify|firebase)\s$`)
+	cmdFlag    = regexp.MustCompile(`(?:^|\s)--?[\w-]+(?:=\S*)?`)
+	cmdQuoted  = regexp.MustCompile(`"[^"]*"|'[^']*'`)
+	cmdDocker  = regexp.MustCompile(`(?i)^\s*(?:sudo\s+)?(?:docker(?:-compose)?|podman|buildah|nerdctl)\b`)
 )
 
 // commandCategory infers the category of a failure from the command that
@@ -141,7 +154,18 @@ func commandCategory(cmd string) Category {
 	}
 	cmd = cmdQuoted.ReplaceAllString(cmd, " ")
 	cmd = cmdFlag.ReplaceAllString(cmd, " ")
+	cmd = cmdWrapper.ReplaceAllString(cmd, " ")
+	cmd = camelWord.ReplaceAllString(cmd, "$1 $2")
 	for _, tc := range toolCategories {
+		if tc.re == nil {
+			// A deployment tool's subcommands ("pulumi update", "helm
+			// dependency update") are about the deployment, not about
+			// installing packages; "helm lint" is still a lint.
+			if f := strings.Fields(cmd); len(f) > 0 && configTool.MatchString(" "+f[0]+" ") {
+				return Config
+			}
+			continue
+		}
 		if tc.re.MatchString(cmd) {
 			return tc.category
 		}
@@ -157,7 +181,10 @@ var lineCategories = []struct {
 }{
 	{Timeout, regexp.MustCompile(`(?i)\btimed out\b|\btimeout\b|\bdeadline exceeded\b`)},
 	{OOM, regexp.MustCompile(`(?i)\bout of memory\b|\bOOMKilled\b`)},
-	{Config, regexp.MustCompile(`(?i)\binvalid (?:config(?:uration)?|option|argument|token|credentials?)s?\b|\bmissing (?:required )?(?:config(?:uration)?|option|argument|token|credentials?|environment variable)s?\b|\bno \w+ to use\b|\bnot configured\b|\bunauthori[sz]ed\b|\bforbidden\b|\baccess denied\b|\bauthentication failed\b`)},
+	{Network, regexp.MustCompile(`(?i)\btransport is closing\b|\bconnection (?:reset|refused|closed)(?: by peer)?\b|\bbroken pipe\b|\bnetwork is unreachable\b|\bcould not resolve host\b|\bname resolution\b|\bno such host\b`)},
+	{Config, regexp.MustCompile(`(?i)\binvalid (?:config(?:uration)?|option|argument|token|credentials?)s?\b|\bmissing (?:required )?(?:config(?:uration)?|option|argument|token|credentials?|environment variable)s?\b|\bno \w+ to use\b|\bnot configured\b|\bunauthori[sz]ed\b|\bforbidden\b|\baccess denied\b|\bauthentication failed\b|\b(?:required|mandatory) (?:field|parameter|property|setting|variable)\b|\bproblem validating schema\b|\bdoes not validate with\b|\bfailed validation\b|\bfailed to (?:load|parse) (?:the )?(?:[\w-]+ )?(?:config(?:uration)?|database|manifest|settings|schema)\b`)},
+	{Compile, regexp.MustCompile(`(?i)\berror building\b|\bbuild failed\b|\bfailed to (?:compile|build)\b`)},
+	{Lint, regexp.MustCompile(`(?i)\b[1-9]\d* violations?\b|\bviolation\(s\)`)},
 }
 
 // inferCategory gives a failure no rule categorised a category from its
@@ -200,12 +227,108 @@ func onlyGeneric(fs []*finding, errLine int) bool {
 		return false
 	}
 	for _, f := range fs {
-		if !isGenericRule(f.rule.ID) || f.first <= errLine {
+		demoted := f.rule.RequireLoc && len(f.locs) == 0
+		if !(isGenericRule(f.rule.ID) || demoted) || f.first <= errLine {
 			return false
 		}
 	}
 	return true
 }
 
-// rootLocation finds a "path:line" in the fallback's root line.
-var rootLocation = regexp.MustCompile(`(?:^|[\s(\[])(?P<path>(?:[\w.@-]+/)*[\w@-][\w.@-]*\.[A-Za-z][\w]{0,6})(?::(?P<line>\d+)(?::(?P<col>\d+))?|\((?P<line2>\d+)(?:, ?(?P<col2>\d+))?\))`)
+// rootLocation finds a "path:line" (or "path(line, col)", or Terraform's
+// and tflint's "on path line N") in a line a generic failure points at: the
+// path may be absolute or quoted ("/work/x/layouts/a.html:37:10"), it
+// needs an extension.
+var rootLocation = regexp.MustCompile(`(?:^|[\s(\["'])(?P<path>/?(?:[\w.@-]+/)*[\w@-][\w.@-]*\.[A-Za-z][\w]{0,6})(?::(?P<line>\d+)(?::(?P<col>\d+))?|\((?P<line2>\d+)(?:, ?(?P<col2>\d+))?\))|\bon (?P<path3>(?:[\w.@-]+/)*[\w@-][\w.@-]*\.[A-Za-z]\w{0,6}) line (?P<line3>\d+)\b`)
+
+// lineLocation returns the first location rootLocation finds in l, with
+// the capture groups merged, or nil.
+func lineLocation(l string) map[string]string {
+	m := rootLocation.FindStringSubmatch(l)
+	if m == nil {
+		return nil
+	}
+	vars := map[string]string{}
+	for i, name := range rootLocation.SubexpNames() {
+		if name != "" && m[i] != "" {
+			vars[strings.TrimRight(name, "23")] = m[i]
+		}
+	}
+	vars["path"] = strings.TrimPrefix(vars["path"], "./")
+	if isLibraryPath(vars["path"]) || strings.HasPrefix(vars["path"], "http") {
+		return nil
+	}
+	return vars
+}
+
+// genericLocation gives a failure that no rule located the first location
+// printed in its root line, else in the rest of its excerpt: the fallback,
+// generic error lines and problem counts point at files in shapes no rule
+// knows ("Error: src/app/x.html:30:7 - error NG8001", "  --> /x/a.ts:226:7",
+// "on main.tf line 82:").
+func (a *analysis) genericLocation(f *finding) {
+	if len(f.locs) > 0 {
+		return
+	}
+	for _, part := range [][]string{f.root, f.before, f.after} {
+		for _, l := range part {
+			if vars := lineLocation(l); vars != nil {
+				f.addLoc(a, vars)
+				return
+			}
+		}
+	}
+	// A validator's "file.yaml - Kind name is invalid: ..." or "file.yaml:
+	// msg" names the file without a line.
+	if len(f.root) > 0 {
+		if m := pathLead.FindStringSubmatch(f.root[0]); m != nil && !isLibraryPath(m[1]) {
+			f.addLoc(a, map[string]string{"path": strings.TrimPrefix(m[1], "./")})
+		}
+	}
+}
+
+var pathLead = regexp.MustCompile(`^\s*((?:[\w.@-]+/)*[\w@-][\w.@-]*\.(?:ya?ml|json|toml|tf|hcl|xml|md|ini|cfg|conf|properties|gradle|lock))(?: - |: )`)
+
+// looksDiagnostic reports whether a line has the shape of a tool's
+// diagnostic, "path.ext:line: message" or "path.ext:line:col: message", at
+// its start: in a failed command's output such a line is error-like even
+// without an error word (dialyzer, codespell, ktlint). Warnings and notes
+// are not.
+func looksDiagnostic(t []byte) bool {
+	i := 0
+	for i < len(t) && (t[i] == ' ' || t[i] == '\t') {
+		i++
+	}
+	start, dot := i, false
+	for i < len(t) {
+		c := t[i]
+		if c == '.' && i > start {
+			dot = true
+		} else if !(c == '/' || c == '-' || c == '_' || c == '@' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			break
+		}
+		i++
+	}
+	if !dot || i == start || i >= len(t) || t[i] != ':' {
+		return false
+	}
+	i++
+	d := i
+	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+		i++
+	}
+	if i == d || i >= len(t) {
+		return false
+	}
+	if t[i] == ':' && i+1 < len(t) && t[i+1] >= '0' && t[i+1] <= '9' {
+		i++
+		for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+			i++
+		}
+	}
+	if i+1 >= len(t) || t[i] != ':' || t[i+1] != ' ' {
+		return false
+	}
+	rest := bytes.TrimLeft(t[i+1:], " ")
+	return !bytes.HasPrefix(rest, []byte("warning")) && !bytes.HasPrefix(rest, []byte("note")) && !bytes.HasPrefix(rest, []byte("info")) && !bytes.HasPrefix(rest, []byte("Warning"))
+}

@@ -43,6 +43,21 @@ func TestCommandCategory(t *testing.T) {
 		`git commit -m "test: add a case"`:         Unknown, // quoted words are not the tool's
 		"docker build -f Dockerfile.test .":        Unknown, // what failed is inside the image build
 		"docker compose run app bundle exec rspec": Unknown,
+		// Round 7: runners are unwrapped, task names split, deployment
+		// tools keep their subcommands, audits are dependency checks.
+		"bundle exec jekyll build":         Compile,
+		"poetry run mkdocs build --strict": Compile,
+		"./gradlew ktlintFormat":           Lint,
+		"./gradlew lintDebug":              Lint,
+		"pulumi update":                    Config,
+		"helm dependency update ./chart":   Config,
+		"helm lint ./chart":                Lint,
+		"cargo deny check":                 Dependency,
+		"npm audit --audit-level=high":     Dependency,
+		"gitleaks detect -v":               Lint,
+		"checkov -d .":                     Lint,
+		"kubeconform -summary k8s/":        Config,
+		"hugo --minify":                    Compile,
 	} {
 		if got := commandCategory(cmd); got != want {
 			t.Errorf("commandCategory(%q) = %s, want %s", cmd, got, want)
@@ -86,7 +101,9 @@ func TestGenericFallback(t *testing.T) {
 			log: cmdLog("npx lychee README.md",
 				"README.md:3 https://example.invalid/gone [404]",
 				"1 Total, 0 OK, 1 Broken"),
-			category: Unknown, root: "README.md:3 https://example.invalid/gone [404]",
+			// lychee is a link checker: a lint (it was unknown before
+			// round 7 added it and the npx wrapper to the inference).
+			category: Lint, root: "README.md:3 https://example.invalid/gone [404]",
 			loc: &Location{Path: "README.md", Line: 3},
 		},
 		{
@@ -223,5 +240,136 @@ func TestBuildkitRecap(t *testing.T) {
 		if strings.HasPrefix(f.Excerpt[0], "src/x.go") {
 			t.Errorf("prefix removed outside a recap: %q", f.Excerpt[0])
 		}
+	}
+}
+
+func TestLooksDiagnostic(t *testing.T) {
+	for line, want := range map[string]bool{
+		"lib/docker_hub.ex:6: Invalid type specification": true,
+		"test.txt:0: compatability  ==> compatibility":    true,
+		"  src/a.kt:29:1: Wildcard import":                true,
+		"/abs/path/x.cpp:24:23: error: code should be":    true,
+		"src/a.c:3:1: warning: unused variable":           false,
+		"src/a.c:3:1: note: declared here":                false,
+		"12:30:01: starting":                              false, // a clock, not a path
+		"Makefile:12: recipe for target 'all' failed":     false, // no extension: too vague
+		"see https://example.com/docs:80 for details":     false,
+		"README.md has no line":                           false,
+		"a.b:12":                                          false, // nothing after it
+		"main.go:12:5 missing colon before the message":   false,
+	} {
+		if got := looksDiagnostic([]byte(line)); got != want {
+			t.Errorf("looksDiagnostic(%q) = %v, want %v", line, got, want)
+		}
+	}
+}
+
+func TestLineLocation(t *testing.T) {
+	for line, want := range map[string]string{
+		`Error: src/app/x.component.html:30:7 - error NG8001: 'a' is not a known element`:  "src/app/x.component.html:30",
+		`   --> /home/u/std/node/assert.ts:226:7`:                                          "/home/u/std/node/assert.ts:226",
+		`render failed: "/srv/site/layouts/single.html:37:10": execute of template failed`: "/srv/site/layouts/single.html:37",
+		`  on main.tf line 82:`:                "main.tf:82",
+		`Error: x.nim(88, 15) Error: mismatch`: "x.nim:88",
+		`no location here`:                     "",
+		`fetching https://example.com/a.md:12`: "",
+	} {
+		got := ""
+		if v := lineLocation(line); v != nil {
+			got = v["path"] + ":" + v["line"]
+		}
+		if got != want {
+			t.Errorf("lineLocation(%q) = %q, want %q", line, got, want)
+		}
+	}
+}
+
+// TestGenericShapes checks the round-7 generic mechanisms end to end on
+// formats no rule knows.
+func TestGenericShapes(t *testing.T) {
+	tests := []struct {
+		name, log, root string
+		category        Category
+		loc             *Location
+	}{
+		{
+			name: "a diagnostic-shaped line without an error word is the root",
+			log: cmdLog("dialyzer --plt x.plt ebin",
+				"  Proceeding with analysis...",
+				"lib/app.ex:6: Invalid type specification for function 'App':hello/0",
+				"done (warnings were emitted)"),
+			root: "lib/app.ex:6: Invalid type specification for function 'App':hello/0", category: Typecheck,
+			loc: &Location{Path: "lib/app.ex", Line: 6},
+		},
+		{
+			name: "a checker's count of problems, its category from the command",
+			log: cmdLog("tflint --recursive",
+				"2 issue(s) found:",
+				"",
+				"Warning: Interpolation-only expressions are deprecated (terraform_deprecated_interpolation)",
+				"",
+				"  on modules/db/main.tf line 12:"),
+			root: "2 issue(s) found:", category: Lint,
+			loc: &Location{Path: "modules/db/main.tf", Line: 12},
+		},
+		{
+			name: "a compiler-shaped error from a formatter is a lint",
+			log: cmdLog("clang-format --dry-run --Werror src/a.cpp",
+				"src/a.cpp:24:23: error: code should be clang-formatted [-Wclang-format-violations]"),
+			root: "src/a.cpp:24:23: error: code should be clang-formatted [-Wclang-format-violations]", category: Lint,
+			loc: &Location{Path: "src/a.cpp", Line: 24, Column: 23},
+		},
+		{
+			name: "the error line's words beat the deployment command",
+			log: cmdLog("pulumi up --yes",
+				"Diagnostics:",
+				"  aws:ec2:NatGateway (nat-1):",
+				"    error: Plan apply failed: transport is closing"),
+			root: "    error: Plan apply failed: transport is closing", category: Network,
+		},
+		{
+			name: "a compiler-shaped error with no location comes after the first error line",
+			log: cmdLog("just check",
+				"[ERROR] failed to load advisory database: parse error",
+				"unsupported version: 4.0",
+				"error: Recipe `check` failed on line 45 with exit code 1"),
+			root: "[ERROR] failed to load advisory database: parse error", category: Config,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := analyzeString(t, tt.log, Options{})
+			if len(res.Failures) == 0 {
+				t.Fatal("no failure")
+			}
+			f := res.Failures[0]
+			if f.Category != tt.category {
+				t.Errorf("category %s, want %s (%q)", f.Category, tt.category, f.Title)
+			}
+			if f.Excerpt[0] != tt.root {
+				t.Errorf("excerpt starts %q, want %q", f.Excerpt[0], tt.root)
+			}
+			if tt.loc != nil && (len(f.Locations) == 0 || f.Locations[0] != *tt.loc) {
+				t.Errorf("locations %+v, want %+v first", f.Locations, *tt.loc)
+			}
+		})
+	}
+}
+
+// TestClockPrefixKeepsIndentation: Jenkins' timestamper puts two blanks
+// after the time; blanks after those are the line's own.
+func TestClockPrefixKeepsIndentation(t *testing.T) {
+	log := strings.Join([]string{
+		"17:23:00  + python3 -m yamllint .",
+		"17:23:08  ./playbooks/nuke.yml",
+		"17:23:08    3:17      error    truthy value should be one of [false, true]  (truthy)",
+	}, "\n") + "\n"
+	res := analyzeString(t, log, Options{})
+	if len(res.Failures) == 0 {
+		t.Fatal("no failure")
+	}
+	f := res.Failures[0]
+	if f.Category != Lint || len(f.Locations) == 0 || f.Locations[0].Path != "./playbooks/nuke.yml" && f.Locations[0].Path != "playbooks/nuke.yml" || f.Locations[0].Line != 3 {
+		t.Errorf("got %s %+v, want lint at playbooks/nuke.yml:3", f.Category, f.Locations)
 	}
 }

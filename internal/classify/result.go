@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 )
 
@@ -60,6 +59,11 @@ func (a *analysis) result() Result {
 		if a.agentFailed && a.exitOut.errLine > 0 && onlyGeneric(secondary, a.exitOut.errLine) {
 			ef := a.exitFinding()
 			ef.priority = PriorityUnknown + 1
+			for _, f := range secondary {
+				// A compiler-shaped "error: msg" with no location (rule
+				// rustc) is generic too, whatever its rule's priority.
+				ef.priority = max(ef.priority, f.priority+1)
+			}
 			out = append([]*finding{ef}, secondary...)
 		}
 	}
@@ -195,8 +199,19 @@ func (a *analysis) finalize(f *finding) {
 	if r.RequireLoc && len(f.locs) == 0 {
 		f.secondary, f.category, f.conf = true, Unknown, 0.3
 	}
+	if isGenericRule(r.ID) || r.ID == "problem-count" {
+		a.genericLocation(f)
+	}
 	if f.category == Unknown {
 		f.category = inferCategory(f)
+	}
+	// A compiler-shaped diagnostic ("path:12:5: error: msg") printed by a
+	// linter or formatter the failed command ran (clang-format --Werror,
+	// ktlint through gradle) is that tool's finding, not a compile error.
+	if f.category == Compile && !f.secondary {
+		if c := commandCategory(f.command); c == Lint || c == Typecheck {
+			f.category = c
+		}
 	}
 }
 
@@ -407,13 +422,7 @@ func (a *analysis) exitFinding() *finding {
 		f.root = []string{a.exitContext[len(a.exitContext)-1]}
 		f.after = append(a.exitContext[:len(a.exitContext)-1:len(a.exitContext)-1], status)
 	}
-	if m := rootLocation.FindStringSubmatch(f.root[0]); m != nil {
-		ln, _ := strconv.Atoi(m[2] + m[4])
-		col, _ := strconv.Atoi(m[3] + m[5])
-		if p := strings.TrimPrefix(m[1], "./"); !isLibraryPath(p) {
-			f.addLocation(Location{Path: p, Line: ln, Column: col})
-		}
-	}
+	a.genericLocation(f)
 	if out.errLine > 0 {
 		f.title, f.conf = strings.TrimSpace(f.root[0]), f.conf+0.1
 	}

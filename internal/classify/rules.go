@@ -496,7 +496,8 @@ var Rules = []Rule{
 		Literals: []string{"Failure/Error:"},
 		Pattern:  `^\s+Failure/Error: (?P<msg>.+)$`,
 		Title:    "${test}: ${next}", After: 12, AfterMode: "indented",
-		LocPattern: `# (?P<path>\./` + pathTok + `\.rb):(?P<line>\d+)`},
+		// rspec and its clones (Crystal's spec) end with "# ./path:line".
+		LocPattern: `# (?P<path>\./` + pathTok + `\.(?:rb|cr)):(?P<line>\d+)`, Before: 1},
 	{ID: "rspec", Category: Test, Priority: PriorityTest, Confidence: 0.9,
 		Literals: []string{"rspec ./", "rspec spec/"},
 		Pattern:  `^rspec (?P<path>` + pathTok + `_spec\.rb)(?::(?P<line>\d+)|\[[\d:]+\])? # (?P<test>.+)$`,
@@ -834,7 +835,9 @@ var Rules = []Rule{
 	{ID: "no-such-file", Category: Config, Priority: PriorityConfig, Confidence: 0.4, Weak: true, Secondary: true,
 		Literals: []string{"No such file or directory"},
 		Pattern:  `: No such file or directory$`,
-		Title:    "${text}"},
+		Title:    "${text}",
+		// A compiler driver that cannot find its input is a build failure.
+		Refine: []Refinement{{In: "line", Pattern: `^(?:\S*/)?(?:cc|gcc|g\+\+|c\+\+|clang(?:\+\+)?|cc1(?:plus)?|nvcc|ld|as|javac|rustc)(?:-[\d.]+)?: (?:fatal )?error:`, Category: Compile}}},
 	{ID: "compose-exited", Category: Unknown, Priority: PrioritySummary, Confidence: 0.3, Secondary: true,
 		Literals: []string{"exited with code"},
 		Pattern:  `^(?P<svc>[\w.-]+) exited with code (?P<code>[1-9]\d*)$`,
@@ -906,9 +909,9 @@ var Rules = []Rule{
 	{ID: "xcodebuild-failed", Category: Compile, Priority: PriorityCompile - 1, Confidence: 0.7,
 		Literals: []string{"The following build commands failed:"},
 		Pattern:  `^The following build commands failed:$`,
-		Title:    "xcodebuild failed: ${next}", After: 8, StopAt: `^\S`,
+		Title:    "xcodebuild failed: ${next}", After: 8, StopAt: `^\(\d+ failures?\)|^\s*$|^\*\*`,
 		LocPattern: `^\s+(?:CompileSwift|CompileC|CompileXIB|CompileAssetCatalog)\s+\S+\s+\S+\s+(?P<path>\S+\.(?:swift|m|mm|c|cpp|xib|storyboard))`,
-		Refine:     []Refinement{{In: "excerpt", Pattern: `^\s+(?:PhaseScriptExecution|CodeSign|ProcessInfoPlistFile)\b`, Category: Config}}},
+		Refine:     []Refinement{{In: "excerpt", Pattern: `^\s*(?:PhaseScriptExecution|CodeSign|ProcessInfoPlistFile)\b`, Category: Config}}},
 	{ID: "xcodebuild-summary", Category: Compile, Priority: PrioritySummary, Confidence: 0.4, Secondary: true,
 		Literals:    []string{"** BUILD FAILED **", "** ARCHIVE FAILED **", "** TEST FAILED **"},
 		LiteralOnly: true, Title: "${text}", After: 6,
@@ -1003,7 +1006,21 @@ var Rules = []Rule{
 		Pattern:  `^(?:Error: )?(?P<path>` + pathTok + `\.(?:md|markdown|mdx)):(?P<line>\d+)(?::(?P<col>\d+))?:? (?P<code>MD\d{3})\b(?P<msg>.*)$`,
 		Title:    "${code}${msg}"},
 
+	// conda's solver.
+	{ID: "conda-resolve", Category: Dependency, Priority: PriorityDependency, Confidence: 0.8,
+		Literals: []string{"ResolvePackageNotFound", "PackagesNotFoundError", "UnsatisfiableError"},
+		Pattern:  `^(?:ResolvePackageNotFound|PackagesNotFoundError|UnsatisfiableError):`,
+		Title:    "conda: ${text}", After: 12, AfterMode: "indented"},
+
 	// ---- Generic fallbacks -------------------------------------------------
+	// A checker's count of what it found ("Found 8 violations", "2
+	// issue(s) found:", "Listing 599 violation(s) that are fatal", "leaks
+	// found: 36", "Failed checks: 5"): what kind of failure it is comes from
+	// the command; the lines after it usually list the files.
+	{ID: "problem-count", Category: Unknown, Priority: PrioritySummary, Confidence: 0.4, Weak: true, Secondary: true,
+		Literals: []string{"Found ", "Listing ", " found", "Failed checks: "},
+		Pattern:  `(?i)\b(?:found|listing) [1-9]\d* (?:errors?|problems?|violations?|issues?|leaks?|vulnerabilit(?:y|ies))(?:\(s\))?\b|^\s*[1-9]\d* (?:errors?|problems?|violations?|issues?|leaks?|vulnerabilit(?:y|ies))(?:\(s\))? (?:found|detected|reported)\b|\b(?:leaks?|issues?|problems?|violations?|vulnerabilit(?:y|ies)) found:? [1-9]|\bFailed checks: [1-9]`,
+		Title:    "${text}", After: 10},
 	// A command's own success summary: generic error lines it printed
 	// before were noise (rebar's "ERROR: Cannot parse ..." in a passing run).
 	{ID: "command-succeeded", Action: "cmdok",
@@ -1013,8 +1030,8 @@ var Rules = []Rule{
 	// first one after the failed command (see generic.go). It never starts
 	// a failure.
 	{ID: "error-line", Action: "errline",
-		Literals: []string{"rror", "RROR", "fail", "Fail", "FAIL", "atal", "ATAL", "xception", "XCEPTION", "anic", "ANIC", "enied", "ENIED", "efused", "imeout", "IMEOUT", "imed out", "annot ", "ould not", "nable to", "✗ ", "✖ ", "❌ ", "✘ "},
-		Pattern:  `(?i)(?:^|[^\w/.-])(?:errors?|errored|fail|failed|failing|failure|failures|fatal|exception|panic|denied|refused|timeout|timed out|cannot|could not|unable to)(?:$|[^\w/-])|[✗✖❌✘] `,
+		Literals: []string{"rror", "RROR", "fail", "Fail", "FAIL", "atal", "ATAL", "xception", "XCEPTION", "anic", "ANIC", "enied", "ENIED", "efused", "imeout", "IMEOUT", "imed out", "annot ", "ould not", "nable to", "✗ ", "✖ ", "❌ ", "✘ ", "is invalid", " found"},
+		Pattern:  `(?i)(?:^|[^\w/.-])(?:errors?|errored|fail|failed|failing|failure|failures|fatal|exception|panic|denied|refused|timeout|timed out|cannot|could not|unable to)(?:$|[^\w/-])|[✗✖❌✘] |\bis invalid\b|\b(?:issues?|problems?|violations?|leaks?|vulnerabilit(?:y|ies))(?:\(s\))? found:? [1-9]|\b[1-9]\d* (?:issues?|problems?|violations?|leaks?|vulnerabilit(?:y|ies))(?:\(s\))? found\b`,
 		Not:      `(?i)\b(?:0|no|zero|without) (?:errors?|failures?|failed)\b|\b(?:errors?|failures?|failed)[:=]\s*0\b|^\s*\[?warn|^\s*warning\b|\bretry|\bretrying\b|\bignor|\bxfail|pipefail|fail-fast|failfast|allow[_-]fail|continue-on-error|--fail|errexit`},
 	{ID: "node-uncaught", Category: Unknown, Priority: PriorityUnknown, Confidence: 0.5, Weak: true,
 		Literals: []string{"Error: ", "Exception: ", "Error ["},
