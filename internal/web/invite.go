@@ -45,18 +45,21 @@ func (s *Server) inviteRoutes() {
 	s.mux.Handle("POST /api/v1/orgs/{org}/invitations", s.orgAPI(roleAdmin, s.createInvitation))
 	s.mux.Handle("DELETE /api/v1/orgs/{org}/invitations/{id}", s.orgAPI(roleAdmin, s.revokeInvitation))
 	s.mux.Handle("POST /orgs/{org}/settings/invitations/{id}/revoke", s.orgUI(roleAdmin, s.invitationsRevoke))
-	s.mux.HandleFunc("GET /invite/{token}", noReferrer(s.invitePage))
-	s.mux.HandleFunc("POST /invite/{token}", noReferrer(s.inviteSubmit))
+	s.mux.HandleFunc("GET /invite/{token}", originReferrer(s.invitePage))
+	s.mux.HandleFunc("POST /invite/{token}", originReferrer(s.inviteSubmit))
 }
 
-// noReferrer serves a page whose URL holds a secret (an invitation or
-// setup link) with Referrer-Policy: no-referrer, instead of the site-wide
-// same-origin: the page's own requests (style sheets, scripts, the sign-in
-// link) then carry no Referer with the link in it for a proxy's access log
-// to keep.
-func noReferrer(h http.HandlerFunc) http.HandlerFunc {
+// originReferrer serves a page whose URL holds a secret (an invitation or
+// setup link, or a sign-in page whose ?next= is one) with Referrer-Policy:
+// strict-origin instead of the site-wide same-origin: the page's own
+// requests (style sheets, script, the sign-in link, form posts) then carry
+// a Referer of the site's origin only, not the link, for a proxy's access
+// log to keep. Not no-referrer: with it, browsers without Sec-Fetch-Site
+// send "Origin: null" on the page's form posts, which the cross-origin
+// protection refuses.
+func originReferrer(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Referrer-Policy", "no-referrer")
+		w.Header().Set("Referrer-Policy", "strict-origin")
 		h(w, r)
 	}
 }

@@ -60,27 +60,43 @@ func TestInvitationOfARemovedAdmin(t *testing.T) {
 	e.noSecretsLogged()
 }
 
-// TestInvitationPagesSendNoReferrer: the pages whose URL is a secret link
-// (invitation and setup) tell the browser to send no Referer at all.
-func TestInvitationPagesSendNoReferrer(t *testing.T) {
+// TestSecretLinkPagesSendOriginOnlyReferrer: the pages whose URL is a
+// secret link (invitation, setup, and sign-in, whose ?next= may be an
+// invitation link) tell the browser to send only the origin as Referer;
+// their form posts still pass the cross-origin protection with a real
+// Origin (no-referrer would make old browsers send "Origin: null").
+func TestSecretLinkPagesSendOriginOnlyReferrer(t *testing.T) {
 	e := newInviteEnv(t)
 	_, link := e.invite("ref@example.test", ci.RoleMember)
-	for _, path := range []string{link, "/invite/kwinv_unknown", "/setup/kwsetup_unknown"} {
+	for _, path := range []string{link, "/invite/kwinv_unknown", "/setup/kwsetup_unknown", "/signin?next=" + url.QueryEscape(link)} {
 		res, err := http.Get(e.url + path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		res.Body.Close()
-		if got := res.Header.Get("Referrer-Policy"); got != "no-referrer" {
-			t.Fatalf("%s: Referrer-Policy %q (status %d), want no-referrer", path, got, res.StatusCode)
+		if got := res.Header.Get("Referrer-Policy"); got != "strict-origin" {
+			t.Fatalf("%s: Referrer-Policy %q (status %d), want strict-origin", path, got, res.StatusCode)
 		}
 	}
-	res, err := http.Get(e.url + "/signin")
+	res, err := http.Get(e.url + "/healthz")
 	if err != nil {
 		t.Fatal(err)
 	}
 	res.Body.Close()
 	if got := res.Header.Get("Referrer-Policy"); got != "same-origin" {
-		t.Fatalf("/signin: Referrer-Policy %q, want the site-wide same-origin", got)
+		t.Fatalf("/healthz: Referrer-Policy %q, want the site-wide same-origin", got)
+	}
+	// An old browser's form post from the invitation page: Origin is the
+	// site's own, no Sec-Fetch-Site. It goes through.
+	req, _ := http.NewRequest("POST", e.url+link, strings.NewReader(url.Values{"password": {invitePassword}, "password_confirm": {invitePassword}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", e.url)
+	res, err = (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther || e.member("ref@example.test") != ci.RoleMember {
+		t.Fatalf("join with Origin set: %d", res.StatusCode)
 	}
 }

@@ -152,10 +152,10 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 func (s *Server) uiRoutes() {
 	static, _ := fs.Sub(staticFS, "static")
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
-	s.mux.HandleFunc("GET /setup/{token}", noReferrer(s.setupForm))
-	s.mux.HandleFunc("POST /setup/{token}", noReferrer(s.setupSubmit))
-	s.mux.HandleFunc("GET /signin", s.signinForm)
-	s.mux.HandleFunc("POST /signin", s.signinSubmit)
+	s.mux.HandleFunc("GET /setup/{token}", originReferrer(s.setupForm))
+	s.mux.HandleFunc("POST /setup/{token}", originReferrer(s.setupSubmit))
+	s.mux.HandleFunc("GET /signin", originReferrer(s.signinForm)) // ?next= may hold an invitation link
+	s.mux.HandleFunc("POST /signin", originReferrer(s.signinSubmit))
 	s.mux.HandleFunc("POST /signout", s.signout)
 	s.mux.Handle("GET /{$}", s.ui(s.home))
 	s.mux.Handle("GET /orgs/{org}", s.orgUI(roleMember, s.orgHome))
