@@ -936,6 +936,14 @@ func stripLinePrefix(t []byte) []byte {
 		if k := bytes.IndexByte(t[:min(len(t), 36)], ']'); k > 5 && k+1 < len(t) && t[k+1] == ' ' && isTimestamp(t[1:k]) {
 			return stripMarker(t[k+2:])
 		}
+		// Python logging as Airflow writes a task's log: "[2023-09-08,
+		// 10:14:54 +07] {subprocess.py:94} INFO - " before the tool's line,
+		// which may carry its own clock.
+		if k := bytes.IndexByte(t[:min(len(t), 40)], ']'); k > 10 && k+2 < len(t) && t[k+1] == ' ' && t[k+2] == '{' && isLogStamp(t[1:k]) {
+			if n := loggerPrefix(t[k+2:]); n > 0 {
+				return stripLinePrefix(t[k+2+n:])
+			}
+		}
 	case c == '#':
 		if bytes.HasPrefix(t, []byte("##[")) {
 			return stripMarker(t)
@@ -972,6 +980,41 @@ func stripLinePrefix(t []byte) []byte {
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// isLogStamp reports whether b is a date and time as Python's logging
+// prints it: digits with '-', ':', ',', '.', '+' and blanks between them.
+func isLogStamp(b []byte) bool {
+	digits := 0
+	for _, c := range b {
+		switch {
+		case isDigit(c):
+			digits++
+		case c == '-' || c == ':' || c == ',' || c == '.' || c == '+' || c == ' ':
+		default:
+			return false
+		}
+	}
+	return digits >= 12
+}
+
+// loggerPrefix returns the length of a "{file.py:94} INFO - " prefix (the
+// logger's location and level), 0 when t does not start with one.
+func loggerPrefix(t []byte) int {
+	k := bytes.IndexByte(t[:min(len(t), 64)], '}')
+	if k < 3 || k+2 >= len(t) || t[k+1] != ' ' || bytes.IndexByte(t[:k], ' ') >= 0 {
+		return 0
+	}
+	rest := t[k+2:]
+	for _, lvl := range []string{"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"} {
+		if bytes.HasPrefix(rest, []byte(lvl+" - ")) {
+			return k + 2 + len(lvl) + 3
+		}
+		if bytes.Equal(rest, []byte(lvl+" -")) {
+			return len(t)
+		}
+	}
+	return 0
+}
 
 // isISOStamp reports whether t is nothing but an ISO-8601 date and time
 // ("2024-03-05T10:12:06.0000000Z", "2024-03-05T10:12:06+00:00").
@@ -1058,6 +1101,14 @@ func clockPrefix(t []byte) int {
 	}
 	if i < len(t) && t[i] == ':' {
 		i++
+	}
+	// dbt and others separate the clock with " | " ("12:03:30 | 1 of 2
+	// START ..."), or print it alone with the bar.
+	if i+2 < len(t) && t[i] == ' ' && t[i+1] == '|' && t[i+2] == ' ' {
+		return i + 3
+	}
+	if i+2 == len(t) && t[i] == ' ' && t[i+1] == '|' {
+		return len(t)
 	}
 	if i >= len(t) || t[i] != ' ' {
 		return 0

@@ -70,7 +70,7 @@ func (a *analysis) isErrLine(t []byte) bool {
 
 // foreignExit recognises the line another CI system prints when a step's
 // command fails, in logs copied from it: CircleCI, GitHub Actions, GitLab,
-// Jenkins and Travis. It returns the exit status (0 when the line does not
+// Jenkins, Travis and Airflow. It returns the exit status (0 when the line does not
 // say a command failed).
 func foreignExit(t []byte) int {
 	var rest []byte
@@ -83,6 +83,9 @@ func foreignExit(t []byte) int {
 		rest = t[len("ERROR: Job failed: exit code "):]
 	case bytes.HasPrefix(t, []byte("ERROR: script returned exit code ")):
 		rest = t[len("ERROR: script returned exit code "):]
+	case bytes.HasPrefix(t, []byte("Command exited with return code ")):
+		// Airflow's subprocess hook (a dbt or shell task).
+		rest = t[len("Command exited with return code "):]
 	case bytes.HasPrefix(t, []byte(`The command "`)):
 		i := bytes.LastIndex(t, []byte(`" exited with `))
 		if i < 0 {
@@ -111,7 +114,7 @@ var toolCategories = []struct {
 }{
 	// Supply-chain audits check dependencies, whatever their subcommand
 	// says ("cargo deny check", "npm audit").
-	{Dependency, subcommandWords(`deny|cargo-deny|audit|pip-audit|osv-scanner|snyk|grype|safety|dependency-check`)},
+	{Dependency, auditWords},
 	{Test, toolWords(`tests?|specs?|check|assert|lhci|lighthouse|pytest|py\.test|unittest|nosetests|jest|vitest|mocha|jasmine|karma|ava|rspec|minitest|phpunit|pest|prove|ctest|cucumber|behave|playwright|cypress|eunit|ct|runtests?|k6|gotestsum|nextest|tox|nox|bats|xctest|detox|maestro`)},
 	{Lint, toolWords(`lint|linter|eslint|tslint|stylelint|ruff|flake8|pylint|pycodestyle|pydocstyle|rubocop|standardrb|staticcheck|vet|clippy|shellcheck|hadolint|markdownlint|markdownlint-cli2|mdl|commitlint|pre-commit|prek|lefthook|fmt|format|prettier|black|isort|gofmt|gofumpt|rustfmt|ktlint|detekt|checkstyle|spotless|yamllint|actionlint|tflint|cspell|codespell|vale|swiftlint|swiftformat|credo|biome|oxlint|dprint|buf|editorconfig-checker|license-checker|ansible-lint|gitleaks|trufflehog|detect-secrets|semgrep|bandit|gosec|brakeman|checkov|tfsec|kics|terrascan|clang-tidy|cppcheck|cpplint|hlint|ormolu|scalafmt|scalastyle|phpcs|php-cs-fixer|stylua|luacheck|sqlfluff|htmlhint|lychee|markdown-link-check`)},
 	{Typecheck, toolWords(`tsc|mypy|pyright|typecheck|type-check|types|flow|dialyzer|sorbet|srb|psalm|phpstan`)},
@@ -133,6 +136,9 @@ func subcommandWords(words string) *regexp.Regexp {
 func toolWords(words string) *regexp.Regexp {
 	return regexp.MustCompile(`(?i)(?:^|[\s:/+_@-])(?:` + words + `)(?:\.(?:sh|bash|py|js|mjs|cjs|ts|rb|pl|ps1|R|jl))?(?:$|[\s:])`)
 }
+
+// auditWords are supply-chain audits: they check dependencies.
+var auditWords = subcommandWords(`deny|cargo-deny|audit|pip-audit|osv-scanner|snyk|grype|safety|dependency-check|govulncheck|nancy`)
 
 var (
 	// cmdWrapper is a runner that only starts the real tool ("bundle exec

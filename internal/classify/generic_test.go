@@ -157,6 +157,7 @@ func TestForeignExitLine(t *testing.T) {
 		"ERROR: Job failed: exit code 2",
 		"ERROR: script returned exit code 2",
 		`The command "./gradlew check" exited with 2.`,
+		"Command exited with return code 2",
 	} {
 		log := "$ ./gradlew check\n> Task :lint FAILED\nsomething went wrong\n" + exit + "\n"
 		res := analyzeString(t, log, Options{})
@@ -326,6 +327,23 @@ func TestGenericShapes(t *testing.T) {
 				"  aws:ec2:NatGateway (nat-1):",
 				"    error: Plan apply failed: transport is closing"),
 			root: "    error: Plan apply failed: transport is closing", category: Network,
+		},
+		{
+			name: "a non-zero exit status is an error line",
+			log: cmdLog("vagrant up",
+				"[default] Configuring and enabling network interfaces...",
+				"The following SSH command responded with a non-zero exit status.",
+				"Vagrant assumes that this means the command failed!"),
+			root: "The following SSH command responded with a non-zero exit status.", category: Unknown,
+		},
+		{
+			name: "an audit's call stacks are not compile errors",
+			log: cmdLog("govulncheck ./...",
+				"Vulnerability #1: GO-2022-0524",
+				"  Call stacks in your code:",
+				"      pkg/k/client.go:263:30: k.Client.Verify calls io/ioutil.ReadAll"),
+			root: "      pkg/k/client.go:263:30: k.Client.Verify calls io/ioutil.ReadAll", category: Dependency,
+			loc: &Location{Path: "pkg/k/client.go", Line: 263, Column: 30},
 		},
 		{
 			name: "a compiler-shaped error with no location comes after the first error line",

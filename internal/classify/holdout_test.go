@@ -110,7 +110,7 @@ func plainBody(path string) (bool, []byte, error) {
 // holdoutSets are the holdout sets: each was written before the rules were
 // tuned against it, so its first score measured how the rules generalise;
 // now each guards against regressions.
-var holdoutSets = []string{holdoutDir, holdout2Dir, holdout3Dir, holdout4Dir, holdout5Dir, holdout6Dir}
+var holdoutSets = []string{holdoutDir, holdout2Dir, holdout3Dir, holdout4Dir, holdout5Dir, holdout6Dir, holdout7Dir}
 
 // TestHoldoutScore holds the analyser to the bar on every holdout set (90%
 // root cause and category, 95% detection, no false positive) and logs each
@@ -165,7 +165,7 @@ func TestHoldoutPassingLogsWithoutGate(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if bytes.Contains(b, []byte("\x1b_bk;t=")) && tolerated.Match(b) {
+				if bytes.Contains(b, []byte("\x1b_bk;t=")) && (tolerated.Match(b) || gateOnly[c.Name]) {
 					continue
 				}
 				res := analyzeFile(t, c.Path, Options{ignoreExitStatus: true})
@@ -175,6 +175,13 @@ func TestHoldoutPassingLogsWithoutGate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// gateOnly names Buildkite-format passing logs whose tool printed its own
+// failure message and still exited 0 (a bug the thread reports): the same
+// text ends a failing job, so only the exit status tells them apart.
+var gateOnly = map[string]bool{
+	"pass-coverage-floor-not-enforced": true, // pytest-cov's FAIL line, exit 0
 }
 
 // tolerated matches a command whose failure the script ignores.

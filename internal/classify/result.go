@@ -207,9 +207,10 @@ func (a *analysis) finalize(f *finding) {
 	}
 	// A compiler-shaped diagnostic ("path:12:5: error: msg") printed by a
 	// linter or formatter the failed command ran (clang-format --Werror,
-	// ktlint through gradle) is that tool's finding, not a compile error.
+	// ktlint through gradle, govulncheck's call stacks) is that tool's
+	// finding, not a compile error.
 	if f.category == Compile && !f.secondary {
-		if c := commandCategory(f.command); c == Lint || c == Typecheck {
+		if c := commandCategory(f.command); c == Lint || c == Typecheck || c == Dependency && auditWords.MatchString(f.command) {
 			f.category = c
 		}
 	}

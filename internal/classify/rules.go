@@ -1006,6 +1006,12 @@ var Rules = []Rule{
 		Pattern:  `^(?:Error: )?(?P<path>` + pathTok + `\.(?:md|markdown|mdx)):(?P<line>\d+)(?::(?P<col>\d+))?:? (?P<code>MD\d{3})\b(?P<msg>.*)$`,
 		Title:    "${code}${msg}"},
 
+	// dbt's error for a model, test, seed or snapshot: "Database Error in
+	// model x (models/x.sql)" and the database's message under it.
+	{ID: "dbt-node-error", Category: Compile, Priority: PriorityCompile, Confidence: 0.75,
+		Literals: []string{" Error in model ", " Error in test ", " Error in seed ", " Error in snapshot ", " Error in macro "},
+		Pattern:  `^\s*(?P<kind>Database|Compilation|Runtime) Error in (?:model|test|seed|snapshot|macro) (?P<name>\S+) \((?P<path>` + pathTok + `)\)`,
+		Title:    "dbt: ${kind} Error in ${name}: ${next}", After: 6, AfterMode: "indented"},
 	// conda's solver.
 	{ID: "conda-resolve", Category: Dependency, Priority: PriorityDependency, Confidence: 0.8,
 		Literals: []string{"ResolvePackageNotFound", "PackagesNotFoundError", "UnsatisfiableError"},
@@ -1030,8 +1036,8 @@ var Rules = []Rule{
 	// first one after the failed command (see generic.go). It never starts
 	// a failure.
 	{ID: "error-line", Action: "errline",
-		Literals: []string{"rror", "RROR", "fail", "Fail", "FAIL", "atal", "ATAL", "xception", "XCEPTION", "anic", "ANIC", "enied", "ENIED", "efused", "imeout", "IMEOUT", "imed out", "annot ", "ould not", "nable to", "✗ ", "✖ ", "❌ ", "✘ ", "is invalid", " found"},
-		Pattern:  `(?i)(?:^|[^\w/.-])(?:errors?|errored|fail|failed|failing|failure|failures|fatal|exception|panic|denied|refused|timeout|timed out|cannot|could not|unable to)(?:$|[^\w/-])|[✗✖❌✘] |\bis invalid\b|\b(?:issues?|problems?|violations?|leaks?|vulnerabilit(?:y|ies))(?:\(s\))? found:? [1-9]|\b[1-9]\d* (?:issues?|problems?|violations?|leaks?|vulnerabilit(?:y|ies))(?:\(s\))? found\b`,
+		Literals: []string{"rror", "RROR", "fail", "Fail", "FAIL", "atal", "ATAL", "xception", "XCEPTION", "anic", "ANIC", "enied", "ENIED", "efused", "imeout", "IMEOUT", "imed out", "annot ", "ould not", "nable to", "✗ ", "✖ ", "❌ ", "✘ ", "is invalid", " found", "non-zero exit"},
+		Pattern:  `(?i)(?:^|[^\w/.-])(?:errors?|errored|fail|failed|failing|failure|failures|fatal|exception|panic|denied|refused|timeout|timed out|cannot|could not|unable to)(?:$|[^\w/-])|[✗✖❌✘] |\bis invalid\b|\bnon-zero exit (?:status|code)\b|\b(?:issues?|problems?|violations?|leaks?|vulnerabilit(?:y|ies))(?:\(s\))? found:? [1-9]|\b[1-9]\d* (?:issues?|problems?|violations?|leaks?|vulnerabilit(?:y|ies))(?:\(s\))? found\b`,
 		Not:      `(?i)\b(?:0|no|zero|without) (?:errors?|failures?|failed)\b|\b(?:errors?|failures?|failed)[:=]\s*0\b|^\s*\[?warn|^\s*warning\b|\bretry|\bretrying\b|\bignor|\bxfail|pipefail|fail-fast|failfast|allow[_-]fail|continue-on-error|--fail|errexit`},
 	{ID: "node-uncaught", Category: Unknown, Priority: PriorityUnknown, Confidence: 0.5, Weak: true,
 		Literals: []string{"Error: ", "Exception: ", "Error ["},
