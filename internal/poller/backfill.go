@@ -47,13 +47,14 @@ func (p *Poller) Backfill(ctx context.Context, orgID int64, since time.Time, pro
 	}
 	st.Backfill = bf
 	pr.Pages, pr.Builds = bf.Pages, bf.Builds
-	r := &run{p: p, orgID: orgID, slug: integ.ExtOrgSlug, b: p.budgetFor(orgID), st: &st, wait: true}
-	client, release, err := p.o.Clients.Client(ctx, orgID)
-	if err != nil {
+	r := &run{p: p, orgID: orgID, slug: integ.ExtOrgSlug, b: p.budgetFor(orgID), st: &st, wait: true,
+		acquire: func(ctx context.Context) (*bk.Client, func(), error) { return p.o.Clients.Client(ctx, orgID) }}
+	// Fail early, before any budget is spent, when there is no client.
+	if _, release, err := p.o.Clients.Client(ctx, orgID); err != nil {
 		return pr, fmt.Errorf("get buildkite client: %w", err)
+	} else {
+		release()
 	}
-	defer release()
-	r.client = client
 	report := func() {
 		p.mu.Lock()
 		pr.Budget = max(0, p.cap(r.b)-r.b.used)

@@ -290,6 +290,31 @@ type run struct {
 	wait bool
 	// forcePipelines re-reads the pipeline list even if it is recent.
 	forcePipelines bool
+	// acquire, when set, takes the organization's client for each call
+	// and releases it right after, instead of client being held for the
+	// whole run: a backfill that waits out rate-limit windows must not
+	// hold the token, or a rotation would wait for it.
+	acquire func(ctx context.Context) (*bk.Client, func(), error)
+}
+
+// invoke runs fn with the run's client and records the rate-limit
+// headers it saw.
+func (r *run) invoke(ctx context.Context, fn func(ctx context.Context) error) error {
+	if r.acquire != nil {
+		c, release, err := r.acquire(ctx)
+		if err != nil {
+			return fmt.Errorf("get buildkite client: %w", err)
+		}
+		defer release()
+		r.client = c
+	}
+	err := fn(ctx)
+	p := r.p
+	p.mu.Lock()
+	r.b.observe(r.client.RateLimit(), p.o.Now())
+	p.m.budget.WithLabelValues(strconv.FormatInt(r.orgID, 10)).Set(float64(max(0, p.cap(r.b)-r.b.used)))
+	p.mu.Unlock()
+	return err
 }
 
 // call makes one budgeted API call with retries on 5xx and connection
@@ -313,11 +338,7 @@ func (r *run) call(ctx context.Context, fn func(ctx context.Context) error) erro
 		}
 		r.calls++
 		r.st.Calls++
-		err := fn(ctx)
-		p.mu.Lock()
-		r.b.observe(r.client.RateLimit(), p.o.Now())
-		p.m.budget.WithLabelValues(org).Set(float64(max(0, p.cap(r.b)-r.b.used)))
-		p.mu.Unlock()
+		err := r.invoke(ctx, fn)
 		var rl *bk.RateLimitError
 		var un *bk.UnreachableError
 		switch {

@@ -42,6 +42,7 @@ type fixture struct {
 	org   ci.Org
 	clock *fakeClock
 	p     *poller.Poller
+	integ *integration.Service
 }
 
 func newFixture(t *testing.T, orgLimit int, o poller.Options) *fixture {
@@ -68,7 +69,7 @@ func newFixture(t *testing.T, orgLimit int, o poller.Options) *fixture {
 		t.Fatal(err)
 	}
 	integ := integration.New(integration.Options{DB: db, Keys: keys, BaseURL: srv.URL, HTTPClient: srv.Client(),
-		Logger: slog.New(slog.DiscardHandler)})
+		Logger: slog.New(slog.DiscardHandler), LockWait: 5 * time.Second})
 	if _, _, err := integ.Connect(ctx, org, integration.Actor{Email: "a@acme.test"}, secrets.NewSecret(bksim.DemoTokenValue("good")), "acme"); err != nil {
 		t.Fatal(err)
 	}
@@ -82,8 +83,10 @@ func newFixture(t *testing.T, orgLimit int, o poller.Options) *fixture {
 	if o.Lookback == 0 {
 		o.Lookback = 24 * time.Hour
 	}
-	o.Sleep = func(ctx context.Context, d time.Duration) error { clock.Add(d); return ctx.Err() }
-	return &fixture{sim: sim, db: db, org: org, clock: clock, p: poller.New(o)}
+	if o.Sleep == nil {
+		o.Sleep = func(ctx context.Context, d time.Duration) error { clock.Add(d); return ctx.Err() }
+	}
+	return &fixture{sim: sim, db: db, org: org, clock: clock, p: poller.New(o), integ: integ}
 }
 
 // maxPerWindow returns the most requests the simulator saw in any 60-second
@@ -289,5 +292,44 @@ func TestBackfillResumes(t *testing.T) {
 	}
 	if need, _ := f.db.BuildsNeedingJobs(ctx, f.org.ID, 100); len(need) != 0 {
 		t.Fatalf("%d failed builds without jobs after backfill", len(need))
+	}
+}
+
+// TestBackfillDoesNotHoldTheTokenWhileWaiting rotates the token while a
+// backfill waits out a rate-limit window: the rotation goes through at
+// once (the backfill holds the organization's client only during each
+// call) and every later backfill request uses the new token.
+func TestBackfillDoesNotHoldTheTokenWhileWaiting(t *testing.T) {
+	var f *fixture
+	rotated := false
+	rotatedAt := 0 // requests the simulator had seen when the rotation ended
+	f = newFixture(t, 10, poller.Options{Sleep: func(ctx context.Context, d time.Duration) error {
+		f.clock.Add(d)
+		if !rotated {
+			rotated = true
+			f.clock.Add(time.Minute) // room in the window for the verification calls
+			if _, _, err := f.integ.Rotate(ctx, f.org, integration.Actor{Email: "a@acme.test"},
+				secrets.NewSecret(bksim.DemoTokenValue("expiring-soon")), false); err != nil {
+				t.Errorf("rotate during the backfill's wait: %v", err)
+			}
+			rotatedAt = len(f.sim.Requests())
+		}
+		return ctx.Err()
+	}})
+	pr, err := f.p.Backfill(context.Background(), f.org.ID, f.clock.Now().Add(-7*24*time.Hour), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pr.Done || !rotated {
+		t.Fatalf("backfill %+v, rotated %v: the backfill never waited", pr, rotated)
+	}
+	after := f.sim.Requests()[rotatedAt:]
+	for _, r := range after {
+		if r.Token != "expiring-soon" {
+			t.Errorf("request after the rotation with token %q: %s %s", r.Token, r.Method, r.Path)
+		}
+	}
+	if len(after) == 0 {
+		t.Fatal("no backfill request after the rotation")
 	}
 }
