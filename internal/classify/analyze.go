@@ -104,12 +104,15 @@ type finding struct {
 	first     int
 	last      int
 	remaining int
-	blanks    int
-	mode      string
-	title     string // set by blocks; otherwise from the template
-	command   string // the command whose output the failure is in
-	resolved  bool
-	merged    bool
+	// heading: the root line only announces the error the next non-blank
+	// line states (see isHeading).
+	heading  bool
+	blanks   int
+	mode     string
+	title    string // set by blocks; otherwise from the template
+	command  string // the command whose output the failure is in
+	resolved bool
+	merged   bool
 }
 
 type analysis struct {
@@ -245,6 +248,15 @@ func (a *analysis) line(ln *logparse.Line) {
 		// that system's line ("Exited with code 1").
 		if !a.agentFailed && !a.agentSeen && len(t) > 15 && (t[0] == 'E' || t[0] == 'T') {
 			if st := foreignExit(t); st != 0 {
+				// GitHub's "The process '/usr/bin/az' failed" names the
+				// command when the copy shows none.
+				if a.command == "" && bytes.HasPrefix(t, []byte("Error: The process '")) {
+					p := t[len("Error: The process '"):]
+					if i := bytes.IndexByte(p, '\''); i > 0 {
+						p = p[:i]
+						a.command = string(p[bytes.LastIndexByte(p, '/')+1:])
+					}
+				}
 				a.exitStatus = st
 				a.noteExit(ln)
 				a.agentFailed = true
@@ -352,6 +364,15 @@ func (a *analysis) feedContext(ln *logparse.Line) {
 		return
 	}
 	blank := isBlank(t)
+	if f.heading {
+		// The line a heading announces is part of the root cause.
+		if !blank {
+			f.heading = false
+			f.root = append(f.root, excerptLine(t))
+			f.last = ln.Number
+		}
+		return
+	}
 	switch f.mode {
 	case "indented":
 		if blank {
@@ -553,6 +574,7 @@ func (a *analysis) apply(r *compiledRule, ln *logparse.Line, text string, m []in
 		}
 	}
 	f.addLoc(a, vars)
+	f.heading = isGenericRule(r.ID) && r.After > 0 && isHeading(string(ln.Text), vars["msg"])
 	if tn := vars["test"]; tn != "" {
 		f.tests = append(f.tests, tn)
 	}

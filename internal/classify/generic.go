@@ -86,6 +86,14 @@ func foreignExit(t []byte) int {
 	case bytes.HasPrefix(t, []byte("Command exited with return code ")):
 		// Airflow's subprocess hook (a dbt or shell task).
 		rest = t[len("Command exited with return code "):]
+	case bytes.HasPrefix(t, []byte("Error: The process '")):
+		// @actions/exec in a GitHub Action: "Error: The process
+		// '/usr/bin/az' failed with exit code 2".
+		i := bytes.LastIndex(t, []byte("' failed with exit code "))
+		if i < 0 {
+			return 0
+		}
+		rest = t[i+len("' failed with exit code "):]
 	case bytes.HasPrefix(t, []byte(`The command "`)):
 		i := bytes.LastIndex(t, []byte(`" exited with `))
 		if i < 0 {
@@ -115,12 +123,15 @@ var toolCategories = []struct {
 	// Supply-chain audits check dependencies, whatever their subcommand
 	// says ("cargo deny check", "npm audit").
 	{Dependency, auditWords},
+	// License and copyright header checks are lint, even when the step
+	// is called "check-license-headers".
+	{Lint, scriptWords(`licen[cs]es?|license-headers?|licen[cs]e-check(?:er)?|copyright|spdx|addlicense|reuse`)},
 	{Test, toolWords(`tests?|specs?|check|assert|lhci|lighthouse|pytest|py\.test|unittest|nosetests|jest|vitest|mocha|jasmine|karma|ava|rspec|minitest|phpunit|pest|prove|ctest|cucumber|behave|playwright|cypress|eunit|ct|runtests?|k6|gotestsum|nextest|tox|nox|bats|xctest|detox|maestro`)},
 	{Lint, toolWords(`lint|linter|eslint|tslint|stylelint|ruff|flake8|pylint|pycodestyle|pydocstyle|rubocop|standardrb|staticcheck|vet|clippy|shellcheck|hadolint|markdownlint|markdownlint-cli2|mdl|commitlint|pre-commit|prek|lefthook|fmt|format|prettier|black|isort|gofmt|gofumpt|rustfmt|ktlint|detekt|checkstyle|spotless|yamllint|actionlint|tflint|cspell|codespell|vale|swiftlint|swiftformat|credo|biome|oxlint|dprint|buf|editorconfig-checker|license-checker|ansible-lint|gitleaks|trufflehog|detect-secrets|semgrep|bandit|gosec|brakeman|checkov|tfsec|kics|terrascan|clang-tidy|cppcheck|cpplint|hlint|ormolu|scalafmt|scalastyle|phpcs|php-cs-fixer|stylua|luacheck|sqlfluff|htmlhint|lychee|markdown-link-check`)},
 	{Typecheck, toolWords(`tsc|mypy|pyright|typecheck|type-check|types|flow|dialyzer|sorbet|srb|psalm|phpstan`)},
 	{Config, nil}, // the command's first word is a deployment tool (configTool)
 	{Dependency, subcommandWords(`install|ci|restore|deps|dependencies|update|fetch|download|resolve|sync|vendor|lock|bundle|conda|mamba|micromamba|pod|carthage`)},
-	{Config, toolWords(`deploy|apply|plan|provision|packer|terraform|tofu|terragrunt|pulumi|cdk|sls|serverless|kubectl|kustomize|helm|helmfile|ansible|ansible-playbook|semantic-release|release-please|changeset|codecov\w*|upload|sam|cloudformation|eb|fly|vercel|netlify|firebase|gcloud|aws|az|kubeconform|kubeval|conftest`)},
+	{Config, scriptWords(`deploy|apply|plan|provision|packer|terraform|tofu|terragrunt|pulumi|cdk|sls|serverless|kubectl|kustomize|helm|helmfile|ansible|ansible-playbook|semantic-release|release-please|changeset|codecov\w*|upload|sam|cloudformation|eb|fly|vercel|netlify|firebase|gcloud|aws|az|kubeconform|kubeval|conftest`)},
 	{Compile, toolWords(`build|compile|make|gmake|assemble|cmake|ninja|meson|scons|bazel|xcodebuild|gcc|g\+\+|clang|clang\+\+|cc|javac|kotlinc|scalac|ghc|cabal|stack|dune|ocamlfind|cargo|zig|swift|swiftc|msbuild|dotnet|mvn|gradle|gradlew|sbt|mix|rebar3|nim|crystal|go|rustc|tsup|esbuild|webpack|vite|rollup|next|nuxt|ng|hugo|jekyll|mkdocs|sphinx-build|docusaurus|gatsby|eleventy|astro|hexo|zola|pelican|fastlane|gym`)},
 }
 
@@ -135,6 +146,13 @@ func subcommandWords(words string) *regexp.Regexp {
 // or the end, optionally as a script name ("run-tests.sh").
 func toolWords(words string) *regexp.Regexp {
 	return regexp.MustCompile(`(?i)(?:^|[\s:/+_@-])(?:` + words + `)(?:\.(?:sh|bash|py|js|mjs|cjs|ts|rb|pl|ps1|R|jl))?(?:$|[\s:])`)
+}
+
+// scriptWords is toolWords that also matches a script named after the
+// word and more ("deploy-dmz.sh", "license_check.py"); a "check-x.sh"
+// says too little to be a test.
+func scriptWords(words string) *regexp.Regexp {
+	return regexp.MustCompile(`(?i)(?:^|[\s:/+_@-])(?:` + words + `)(?:(?:[-_][\w-]*)?\.(?:sh|bash|py|js|mjs|cjs|ts|rb|pl|ps1|R|jl))?(?:$|[\s:])`)
 }
 
 // auditWords are supply-chain audits: they check dependencies.
@@ -188,7 +206,7 @@ var lineCategories = []struct {
 	{Timeout, regexp.MustCompile(`(?i)\btimed out\b|\btimeout\b|\bdeadline exceeded\b`)},
 	{OOM, regexp.MustCompile(`(?i)\bout of memory\b|\bOOMKilled\b`)},
 	{Network, regexp.MustCompile(`(?i)\btransport is closing\b|\bconnection (?:reset|refused|closed)(?: by peer)?\b|\bbroken pipe\b|\bnetwork is unreachable\b|\bcould not resolve host\b|\bname resolution\b|\bno such host\b`)},
-	{Config, regexp.MustCompile(`(?i)\binvalid (?:config(?:uration)?|option|argument|token|credentials?)s?\b|\bmissing (?:required )?(?:config(?:uration)?|option|argument|token|credentials?|environment variable)s?\b|\bno \w+ to use\b|\bnot configured\b|\bunauthori[sz]ed\b|\bforbidden\b|\baccess denied\b|\bauthentication failed\b|\b(?:required|mandatory) (?:field|parameter|property|setting|variable)\b|\bproblem validating schema\b|\bdoes not validate with\b|\bfailed validation\b|\bfailed to (?:load|parse) (?:the )?(?:[\w-]+ )?(?:config(?:uration)?|database|manifest|settings|schema)\b`)},
+	{Config, regexp.MustCompile(`(?i)\binvalid (?:config(?:uration)?|option|argument|token|credentials?)s?\b|\bmissing (?:required )?(?:config(?:uration)?|option|argument|token|credentials?|environment variable)s?\b|\bno \w+ to use\b|\bnot configured\b|\bunauthori[sz]ed\b|\bforbidden\b|\baccess denied\b|\bauthentication failed\b|\b(?:required|mandatory) (?:field|parameter|property|setting|variable)\b|\bproblem validating schema\b|\bdoes not validate with\b|\bfailed validation\b|\bfailed to (?:load|parse) (?:the )?(?:[\w-]+ )?(?:config(?:uration)?|database|manifest|settings|schema)\b|\bvalidat(?:e|ion) failed\b|\bfailed migrations?\b|\bnot valid according to\b|\bis not a valid value\b|\b(?:UPGRADE|INSTALLATION|ROLLBACK) FAILED\b`)},
 	{Compile, regexp.MustCompile(`(?i)\berror building\b|\bbuild failed\b|\bfailed to (?:compile|build)\b`)},
 	{Lint, regexp.MustCompile(`(?i)\b[1-9]\d* violations?\b|\bviolation\(s\)`)},
 }
@@ -196,9 +214,16 @@ var lineCategories = []struct {
 // inferCategory gives a failure no rule categorised a category from its
 // root line, its command and its group header.
 func inferCategory(f *finding) Category {
-	if len(f.root) > 0 {
+	// The root lines first (an error heading and the line it announces),
+	// then the first lines after them: "Application run failed" says
+	// nothing, the exception under it does.
+	lines := f.root
+	if n := min(len(f.after), inferAfterLines); n > 0 {
+		lines = append(lines[:len(lines):len(lines)], f.after[:n]...)
+	}
+	for _, l := range lines {
 		for _, lc := range lineCategories {
-			if lc.re.MatchString(f.root[0]) {
+			if lc.re.MatchString(l) {
 				return lc.category
 			}
 		}
@@ -208,6 +233,9 @@ func inferCategory(f *finding) Category {
 	}
 	return commandCategory(sectionWords(f.section))
 }
+
+// inferAfterLines bounds the lines after the root that inferCategory reads.
+const inferAfterLines = 6
 
 // sectionWords turns a group header into words: emoji codes (":hammer:")
 // and punctuation go.
@@ -223,6 +251,27 @@ func sectionWords(s string) string {
 
 var emojiCode = regexp.MustCompile(`:[a-z0-9_+-]+:`)
 
+// isHeading reports whether a generic error line only announces the error
+// the next line states: it ends with a colon ("StandardError: An error has
+// occurred, this and all later migrations canceled:") or its message is a
+// bare code ("Error: P3009").
+func isHeading(text, msg string) bool {
+	if strings.HasSuffix(strings.TrimSpace(text), ":") {
+		return true
+	}
+	msg = strings.TrimSpace(msg)
+	return msg != "" && len(msg) <= 12 && !strings.ContainsAny(msg, " \t") && strings.ContainsAny(msg, "0123456789")
+}
+
+// headingTitle joins a heading and the line it announces.
+func headingTitle(root []string) string {
+	t := strings.Join(strings.Fields(strings.TrimSpace(root[0])+" "+strings.TrimSpace(root[1])), " ")
+	if len(t) > 200 {
+		t = t[:197] + "..."
+	}
+	return t
+}
+
 // isGenericRule says the rule only knows that a line looks like an error.
 func isGenericRule(id string) bool { return id == "error-colon" || id == "node-uncaught" }
 
@@ -234,7 +283,10 @@ func onlyGeneric(fs []*finding, errLine int) bool {
 	}
 	for _, f := range fs {
 		demoted := f.rule.RequireLoc && len(f.locs) == 0
-		if !(isGenericRule(f.rule.ID) || demoted) || f.first <= errLine {
+		// An exit summary ("make: *** [x] Error 1", "svc exited with
+		// code 1") says where the job stopped, not why.
+		summary := f.secondary && (f.rule.ID == "make" || f.rule.ID == "compose-exited")
+		if !(isGenericRule(f.rule.ID) || demoted || summary) || f.first <= errLine {
 			return false
 		}
 	}

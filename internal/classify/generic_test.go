@@ -1,6 +1,7 @@
 package classify
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -58,6 +59,11 @@ func TestCommandCategory(t *testing.T) {
 		"checkov -d .":                     Lint,
 		"kubeconform -summary k8s/":        Config,
 		"hugo --minify":                    Compile,
+		// Round 8: scripts named after a deployment or a licence check.
+		"./deploy-dmz.sh":               Config,
+		"./scripts/license_check.py":    Lint,
+		"make check-license-headers":    Lint,
+		"./scripts/check-migrations.sh": Unknown, // "check-x" says too little
 	} {
 		if got := commandCategory(cmd); got != want {
 			t.Errorf("commandCategory(%q) = %s, want %s", cmd, got, want)
@@ -157,6 +163,7 @@ func TestForeignExitLine(t *testing.T) {
 		"ERROR: Job failed: exit code 2",
 		"ERROR: script returned exit code 2",
 		`The command "./gradlew check" exited with 2.`,
+		"Error: The process '/usr/bin/gradle' failed with exit code 2",
 		"Command exited with return code 2",
 	} {
 		log := "$ ./gradlew check\n> Task :lint FAILED\nsomething went wrong\n" + exit + "\n"
@@ -389,5 +396,55 @@ func TestClockPrefixKeepsIndentation(t *testing.T) {
 	f := res.Failures[0]
 	if f.Category != Lint || len(f.Locations) == 0 || f.Locations[0].Path != "./playbooks/nuke.yml" && f.Locations[0].Path != "playbooks/nuke.yml" || f.Locations[0].Line != 3 {
 		t.Errorf("got %s %+v, want lint at playbooks/nuke.yml:3", f.Category, f.Locations)
+	}
+}
+
+// Round 8: an error line that only announces the error (a heading ending
+// in a colon, or a bare code) takes the next non-blank line into its root
+// and title; the category may come from the lines under the root; make's
+// summary names the failed target's recipe and its words categorise it; an
+// exit summary does not hide the first error after the command.
+func TestGenericHeadings(t *testing.T) {
+	tests := []struct {
+		name, log, title, root string
+		cat                    Category
+		loc                    string
+	}{
+		{"bare code", cmdLog("npx prisma migrate deploy", "Error: P3009", "", "migrate found failed migrations in the target database, new migrations will not be applied."),
+			"Error: P3009 migrate found failed migrations", "migrate found failed migrations", Config, ""},
+		{"colon heading", cmdLog("bundle exec rake db:migrate", "rake aborted!", "StandardError: An error has occurred, this and all later migrations canceled:", "", "PG::UndefinedTable: ERROR:  relation \"users\" does not exist"),
+			"StandardError: An error has occurred", "relation \"users\" does not exist", Unknown, ""},
+		{"fallback heading under compose", cmdLog("docker-compose up", "liquibase_1  | Unexpected error running Liquibase: Validation Failed:", "liquibase_1  |      2 change sets had duplicate identifiers", "liquibase_1 exited with code 255"),
+			"Unexpected error running Liquibase: Validation Failed: 2 change sets", "duplicate identifiers", Config, ""},
+		{"category from the lines under the root", cmdLog("java -jar app.jar", "ERROR 1 --- [main] o.s.boot.SpringApplication : Application run failed", "", "org.flywaydb.core.api.exception.FlywayValidateException: Validate failed: Migrations have failed validation"),
+			"Application run failed", "Application run failed", Config, ""},
+		{"make target", cmdLog("make ci", "make[1]: *** [Makefile:267: check-license-headers] Error 1"),
+			"check-license-headers", "check-license-headers", Lint, "Makefile:267"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := analyzeString(t, tc.log, Options{})
+			if len(res.Failures) == 0 {
+				t.Fatalf("no failure: %+v", res)
+			}
+			f := res.Failures[0]
+			if !strings.Contains(f.Title, tc.title) {
+				t.Errorf("title %q, want it to contain %q", f.Title, tc.title)
+			}
+			if !strings.Contains(strings.Join(f.Excerpt, "\n"), tc.root) {
+				t.Errorf("excerpt %q lacks %q", f.Excerpt, tc.root)
+			}
+			if f.Category != tc.cat {
+				t.Errorf("category %s, want %s", f.Category, tc.cat)
+			}
+			if tc.loc != "" && (len(f.Locations) == 0 || fmt.Sprintf("%s:%d", f.Locations[0].Path, f.Locations[0].Line) != tc.loc) {
+				t.Errorf("locations %+v, want %s", f.Locations, tc.loc)
+			}
+		})
+	}
+	// A flyway checksum mismatch is not a Go module error.
+	res := analyzeString(t, cmdLog("flyway migrate", "ERROR: Validate failed: Migration checksum mismatch for migration version 1.8"), Options{})
+	if len(res.Failures) == 0 || res.Failures[0].Category != Config || res.Failures[0].Rule == "go-dependency" {
+		t.Errorf("flyway: %+v", res.Failures)
 	}
 }

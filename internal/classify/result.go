@@ -201,6 +201,16 @@ func (a *analysis) finalize(f *finding) {
 	}
 	if isGenericRule(r.ID) || r.ID == "problem-count" {
 		a.genericLocation(f)
+		if len(f.root) > 1 && isHeading(f.root[0], f.vars["msg"]) {
+			f.title = headingTitle(f.root)
+		}
+	}
+	// make's summary names the target that failed: its words say what
+	// kind of step it was ("check-license-headers", "lint", "test").
+	if r.ID == "make" && f.vars["target"] != "" {
+		if c := commandCategory(strings.NewReplacer("-", " ", "_", " ").Replace(f.vars["target"])); c != Unknown {
+			f.category = c
+		}
 	}
 	if f.category == Unknown {
 		f.category = inferCategory(f)
@@ -413,7 +423,16 @@ func (a *analysis) exitFinding() *finding {
 		// The first error-like line of the failed command's output is
 		// more often the cause than the last lines before it exited.
 		f.root, f.first, f.section = out.err[:1], out.errLine, out.errSection
-		f.after = append(out.err[1:len(out.err):len(out.err)], status)
+		msg := ""
+		if i := strings.Index(out.err[0], ": "); i >= 0 {
+			msg = out.err[0][i+2:]
+		}
+		if len(out.err) > 1 && isHeading(out.err[0], msg) {
+			// "Unexpected error running Liquibase: Validation Failed:"
+			// and "Error: P3009" announce the next line.
+			f.root = out.err[:2]
+		}
+		f.after = append(out.err[len(f.root):len(out.err):len(out.err)], status)
 	case len(out.first) > 0 && len(out.first) < fallbackLines && !strings.HasPrefix(out.first[len(out.first)-1], "+ "):
 		// Short output: all of it (but a shell's "set -x" trace ends with
 		// the command that failed).
@@ -426,6 +445,9 @@ func (a *analysis) exitFinding() *finding {
 	a.genericLocation(f)
 	if out.errLine > 0 {
 		f.title, f.conf = strings.TrimSpace(f.root[0]), f.conf+0.1
+		if len(f.root) > 1 {
+			f.title = headingTitle(f.root)
+		}
 	}
 	if f.category == Unknown {
 		f.category = inferCategory(f)

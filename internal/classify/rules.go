@@ -211,7 +211,10 @@ var Rules = []Rule{
 	{ID: "go-dependency", Category: Dependency, Priority: PriorityDependency, Confidence: 0.8,
 		Literals: []string{"missing go.sum entry", "unknown revision", "go.mod file not found", "no required module provides", "updates to go.mod needed", "cannot find module providing", "invalid version", "inconsistent vendoring", "checksum mismatch"},
 		Pattern:  `(?:^go: |: )(?P<msg>.*(missing go\.sum entry|unknown revision|no required module provides|updates to go\.mod needed|cannot find module providing|invalid version: |inconsistent vendoring|checksum mismatch).*)$`,
-		Title:    "go: ${msg}", After: 3,
+		// Database migration tools (flyway) print "Migration checksum
+		// mismatch"; Go's module errors never speak of migrations.
+		Not:   `(?i)\bmigrations?\b`,
+		Title: "go: ${msg}", After: 3,
 		Refine: []Refinement{{In: "line", Pattern: `dial tcp|i/o timeout|TLS handshake|connection reset`, Category: Network}}},
 	{ID: "docker-pull", Category: Dependency, Priority: PriorityDependency, Confidence: 0.8,
 		Literals: []string{"pull access denied", "manifest unknown", "not found: manifest", "failed to resolve source metadata", "manifest for "},
@@ -726,8 +729,11 @@ var Rules = []Rule{
 		Title:    "${text}"},
 	{ID: "make", Category: Compile, Priority: PrioritySummary, Confidence: 0.4, Secondary: true,
 		Literals: []string{": *** "},
-		Pattern:  `^(?:g?make|mingw32-make)(?:\[\d+\])?: \*\*\* (?P<msg>.+)$`,
-		Title:    "make: ${msg}"},
+		// "[Makefile:12: check-license] Error 1" names the recipe that
+		// failed (a location) and its target, whose words say what kind of
+		// step failed (see finalize).
+		Pattern: `^(?:g?make|mingw32-make)(?:\[\d+\])?: \*\*\* (?P<msg>\[(?P<path>(?:[\w./-]*/)?(?:GNUmakefile|[Mm]akefile|[\w.-]+\.mk)):(?P<line>\d+): (?P<target>[^\]]+)\].*|.+)$`,
+		Title:   "make: ${msg}"},
 	{ID: "ld-returned", Category: Compile, Priority: PrioritySummary, Confidence: 0.4, Secondary: true,
 		Literals: []string{"ld returned", "linker command failed"},
 		Pattern:  `ld returned \d+ exit status|linker command failed`,
@@ -838,6 +844,11 @@ var Rules = []Rule{
 		Title:    "${text}",
 		// A compiler driver that cannot find its input is a build failure.
 		Refine: []Refinement{{In: "line", Pattern: `^(?:\S*/)?(?:cc|gcc|g\+\+|c\+\+|clang(?:\+\+)?|cc1(?:plus)?|nvcc|ld|as|javac|rustc)(?:-[\d.]+)?: (?:fatal )?error:`, Category: Compile}}},
+	// kubectl's client-side validation of a manifest (kubectl and oc).
+	{ID: "kubectl-validate", Category: Config, Priority: PriorityConfig, Confidence: 0.8,
+		Literals: []string{"error validating data:"},
+		Pattern:  `^(?:error: )?error validating "(?P<path>[^"]+)": error validating data: (?P<msg>.+?)(?:; if you choose to ignore these errors, turn validation off with --validate=false)?$`,
+		Title:    "kubectl: ${path}: ${msg}"},
 	{ID: "compose-exited", Category: Unknown, Priority: PrioritySummary, Confidence: 0.3, Secondary: true,
 		Literals: []string{"exited with code"},
 		Pattern:  `^(?P<svc>[\w.-]+) exited with code (?P<code>[1-9]\d*)$`,
@@ -1038,7 +1049,7 @@ var Rules = []Rule{
 	{ID: "error-line", Action: "errline",
 		Literals: []string{"rror", "RROR", "fail", "Fail", "FAIL", "atal", "ATAL", "xception", "XCEPTION", "anic", "ANIC", "enied", "ENIED", "efused", "imeout", "IMEOUT", "imed out", "annot ", "ould not", "nable to", "✗ ", "✖ ", "❌ ", "✘ ", "is invalid", " found", "non-zero exit"},
 		Pattern:  `(?i)(?:^|[^\w/.-])(?:errors?|errored|fail|failed|failing|failure|failures|fatal|exception|panic|denied|refused|timeout|timed out|cannot|could not|unable to)(?:$|[^\w/-])|[✗✖❌✘] |\bis invalid\b|\bnon-zero exit (?:status|code)\b|\b(?:issues?|problems?|violations?|leaks?|vulnerabilit(?:y|ies))(?:\(s\))? found:? [1-9]|\b[1-9]\d* (?:issues?|problems?|violations?|leaks?|vulnerabilit(?:y|ies))(?:\(s\))? found\b`,
-		Not:      `(?i)\b(?:0|no|zero|without) (?:errors?|failures?|failed)\b|\b(?:errors?|failures?|failed)[:=]\s*0\b|^\s*\[?warn|^\s*warning\b|\bretry|\bretrying\b|\bignor|\bxfail|pipefail|fail-fast|failfast|allow[_-]fail|continue-on-error|--fail|errexit`},
+		Not:      `(?i)\b(?:0|no|zero|without) (?:errors?|failures?|failed)\b|\b(?:errors?|failures?|failed)[:=]\s*0\b|^\s*\[?warn|^\s*warning\b|\bretry|\bretrying\b|\bignor|\bxfail|pipefail|fail-fast|failfast|allow[_-]fail|continue-on-error|--fail|errexit|^(?:Error: )?The process '.*' failed with exit code \d+|^Error: Process completed with exit code`},
 	{ID: "node-uncaught", Category: Unknown, Priority: PriorityUnknown, Confidence: 0.5, Weak: true,
 		Literals: []string{"Error: ", "Exception: ", "Error ["},
 		Pattern:  `^(?:Uncaught )?(?P<name>(?:[A-Z]\w*)?(?:Error|Exception))(?: \[\w+\])?: (?P<msg>.+)$`,
@@ -1052,6 +1063,6 @@ var Rules = []Rule{
 		Pattern:  `^(?:\S+: )??(?:error|ERROR|Error|FATAL|\[error\]|##\[error\]):? (?P<msg>.+)$`,
 		// pip prints its resolver's conflict report as "ERROR:" and then
 		// installs anyway (exit status 0).
-		Not:   `^(?:\S+: )?(?:error|ERROR|Error):? (?:0 |Process completed|The command|Job failed: exit code|script returned exit code|pip's dependency resolver does not currently take into account)`,
+		Not:   `^(?:\S+: )?(?:error|ERROR|Error):? (?:0 |Process completed|The command|The process '|Job failed: exit code|script returned exit code|pip's dependency resolver does not currently take into account)`,
 		Title: "${msg}", After: 3},
 }
