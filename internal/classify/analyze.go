@@ -32,6 +32,8 @@ type engine struct {
 	nWords int
 	// errRule is the index of the "errline" rule (see isErrLine), -1 if none.
 	errRule int
+	// errColon is the index of the generic "error-colon" rule, -1 if none.
+	errColon int
 }
 
 var (
@@ -45,10 +47,13 @@ func newEngine(rules []Rule) (*engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &engine{rules: crs, nWords: (len(crs) + 63) / 64, errRule: -1}
+	e := &engine{rules: crs, nWords: (len(crs) + 63) / 64, errRule: -1, errColon: -1}
 	for _, r := range crs {
 		if r.Action == "errline" {
 			e.errRule = r.idx
+		}
+		if r.ID == "error-colon" {
+			e.errColon = r.idx
 		}
 	}
 	litIndex := map[string]int{}
@@ -155,8 +160,10 @@ type analysis struct {
 
 	// out follows the output of the current command for the fallback;
 	// lineErr says the current line looks like an error.
-	out      cmdOutput
-	lineErr  bool
+	out     cmdOutput
+	lineErr bool
+	// marked: the runner marked the current line "##[error]".
+	marked   bool
 	recap    bool // inside BuildKit's recap of a failed step
 	cmdStart int  // line of the current command
 
@@ -208,6 +215,10 @@ func (a *analysis) line(ln *logparse.Line) {
 			}
 		}
 		orig := len(ln.Text)
+		// Azure Pipelines and GitHub Actions mark error lines with
+		// "##[error]" (after a timestamp, if any); the marker goes, the
+		// fact that the runner called the line an error stays.
+		a.marked = bytes.Contains(ln.Text[:min(len(ln.Text), 48)], []byte("##[error]"))
 		ln.Text = stripLinePrefix(ln.Text)
 		a.buildkitRecap(ln)
 		if len(ln.Text) < orig {
@@ -289,7 +300,11 @@ func (a *analysis) line(ln *logparse.Line) {
 		a.pytest(ln)
 		a.goTest.feed(ln.Text)
 		a.lineErr, a.lineState = false, ""
+		nFound := len(a.found)
 		a.match(ln)
+		if a.marked && len(a.found) == nFound && a.open == nil {
+			a.markedError(ln)
+		}
 		// A "path:line: message" line is error-like without an error word
 		// (no literal to prefilter it, so a cheap byte scan, only until the
 		// command's first error-like line).
@@ -299,6 +314,24 @@ func (a *analysis) line(ln *logparse.Line) {
 		}
 	}
 	a.push(ln)
+}
+
+// markedError reports a line the CI runner marked "##[error]" that no rule
+// matched as a generic error line (rule error-colon): a copied Azure
+// Pipelines log has no exit line, only the task's marked errors.
+func (a *analysis) markedError(ln *logparse.Line) {
+	if a.e.errColon < 0 || isBlank(ln.Text) {
+		return
+	}
+	r := a.e.rules[a.e.errColon]
+	text := "Error: " + string(bytes.TrimSpace(ln.Text))
+	if r.not != nil && r.not.MatchString(text) {
+		return
+	}
+	if m := r.re.FindStringSubmatchIndex(text); m != nil {
+		a.apply(r, ln, text, m)
+		a.lineErr = true
+	}
 }
 
 // noteExit records where and in which command's output the job failed.

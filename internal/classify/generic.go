@@ -131,7 +131,7 @@ var toolCategories = []struct {
 	{Typecheck, toolWords(`tsc|mypy|pyright|typecheck|type-check|types|flow|dialyzer|sorbet|srb|psalm|phpstan`)},
 	{Config, nil}, // the command's first word is a deployment tool (configTool)
 	{Dependency, subcommandWords(`install|ci|restore|deps|dependencies|update|fetch|download|resolve|sync|vendor|lock|bundle|conda|mamba|micromamba|pod|carthage`)},
-	{Config, scriptWords(`deploy|apply|plan|provision|packer|terraform|tofu|terragrunt|pulumi|cdk|sls|serverless|kubectl|kustomize|helm|helmfile|ansible|ansible-playbook|semantic-release|release-please|changeset|codecov\w*|upload|sam|cloudformation|eb|fly|vercel|netlify|firebase|gcloud|aws|az|kubeconform|kubeval|conftest`)},
+	{Config, scriptWords(`alembic|flyway|liquibase|dbmate|sqitch|deploy|apply|plan|provision|packer|terraform|tofu|terragrunt|pulumi|cdk|sls|serverless|kubectl|kustomize|helm|helmfile|ansible|ansible-playbook|semantic-release|release-please|changeset|codecov\w*|upload|sam|cloudformation|eb|fly|vercel|netlify|firebase|gcloud|aws|az|kubeconform|kubeval|conftest`)},
 	{Compile, toolWords(`build|compile|make|gmake|assemble|cmake|ninja|meson|scons|bazel|xcodebuild|gcc|g\+\+|clang|clang\+\+|cc|javac|kotlinc|scalac|ghc|cabal|stack|dune|ocamlfind|cargo|zig|swift|swiftc|msbuild|dotnet|mvn|gradle|gradlew|sbt|mix|rebar3|nim|crystal|go|rustc|tsup|esbuild|webpack|vite|rollup|next|nuxt|ng|hugo|jekyll|mkdocs|sphinx-build|docusaurus|gatsby|eleventy|astro|hexo|zola|pelican|fastlane|gym`)},
 }
 
@@ -205,8 +205,8 @@ var lineCategories = []struct {
 }{
 	{Timeout, regexp.MustCompile(`(?i)\btimed out\b|\btimeout\b|\bdeadline exceeded\b`)},
 	{OOM, regexp.MustCompile(`(?i)\bout of memory\b|\bOOMKilled\b`)},
-	{Network, regexp.MustCompile(`(?i)\btransport is closing\b|\bconnection (?:reset|refused|closed)(?: by peer)?\b|\bbroken pipe\b|\bnetwork is unreachable\b|\bcould not resolve host\b|\bname resolution\b|\bno such host\b`)},
-	{Config, regexp.MustCompile(`(?i)\binvalid (?:config(?:uration)?|option|argument|token|credentials?)s?\b|\bmissing (?:required )?(?:config(?:uration)?|option|argument|token|credentials?|environment variable)s?\b|\bno \w+ to use\b|\bnot configured\b|\bunauthori[sz]ed\b|\bforbidden\b|\baccess denied\b|\bauthentication failed\b|\b(?:required|mandatory) (?:field|parameter|property|setting|variable)\b|\bproblem validating schema\b|\bdoes not validate with\b|\bfailed validation\b|\bfailed to (?:load|parse) (?:the )?(?:[\w-]+ )?(?:config(?:uration)?|database|manifest|settings|schema)\b|\bvalidat(?:e|ion) failed\b|\bfailed migrations?\b|\bnot valid according to\b|\bis not a valid value\b|\b(?:UPGRADE|INSTALLATION|ROLLBACK) FAILED\b`)},
+	{Network, regexp.MustCompile(`(?i)\btransport is closing\b|\bconnection (?:reset|refused|closed)(?: by peer)?\b|\bbroken pipe\b|\bnetwork is unreachable\b|\bcould not resolve host\b|\bname resolution\b|\bno such host\b|\bConnection(?:Refused|Reset|Aborted)Error\b|\bECONN(?:REFUSED|RESET)\b`)},
+	{Config, regexp.MustCompile(`(?i)\binvalid (?:config(?:uration)?|option|argument|token|credentials?)s?\b|\bmissing (?:required )?(?:config(?:uration)?|option|argument|token|credentials?|environment variable)s?\b|\bno \w+ to use\b|\bnot configured\b|\bunauthori[sz]ed\b|\bforbidden\b|\baccess denied\b|\bauthentication failed\b|\b(?:required|mandatory) (?:field|parameter|property|setting|variable)\b|\bproblem validating schema\b|\bdoes not validate with\b|\bfailed validation\b|\bfailed to (?:load|parse) (?:the )?(?:[\w-]+ )?(?:config(?:uration)?|database|manifest|settings|schema)\b|\bvalidat(?:e|ion) failed\b|\bfailed migrations?\b|\bnot valid according to\b|\bis not a valid value\b|\b(?:UPGRADE|INSTALLATION|ROLLBACK) FAILED\b|\banother operation \(install/upgrade/rollback\) is in progress\b`)},
 	{Compile, regexp.MustCompile(`(?i)\berror building\b|\bbuild failed\b|\bfailed to (?:compile|build)\b`)},
 	{Lint, regexp.MustCompile(`(?i)\b[1-9]\d* violations?\b|\bviolation\(s\)`)},
 }

@@ -448,3 +448,19 @@ func TestGenericHeadings(t *testing.T) {
 		t.Errorf("flyway: %+v", res.Failures)
 	}
 }
+
+// A copied Azure Pipelines log has no exit line: the lines the runner
+// marked "##[error]" are its errors, even without an error word.
+func TestMarkedErrorLines(t *testing.T) {
+	log := "There were errors in your deployment.\n##[error]The template deployment 'x' is not valid according to the validation procedure.\n##[error]Task failed while creating or updating the template deployment.\n"
+	res := analyzeString(t, log, Options{})
+	if len(res.Failures) == 0 {
+		t.Fatalf("no failure: %+v", res)
+	}
+	if f := res.Failures[0]; f.Category != Config || !strings.Contains(f.Excerpt[0], "is not valid according to") {
+		t.Errorf("got [%s] %q", f.Category, f.Excerpt)
+	}
+	if res := analyzeString(t, "2024-01-01T00:00:00.0000000Z ##[section]Starting: build\nall good\n", Options{}); len(res.Failures) > 0 {
+		t.Errorf("unmarked log reported %+v", res.Failures)
+	}
+}
