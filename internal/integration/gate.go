@@ -100,6 +100,10 @@ func (g *gate) Lock(ctx context.Context) error {
 // Unlock releases an exclusive hold.
 func (g *gate) Unlock() {
 	g.mu.Lock()
+	if !g.writer {
+		g.mu.Unlock()
+		panic("integration: gate unlocked without a writer")
+	}
 	g.writer = false
 	g.broadcast()
 	g.mu.Unlock()

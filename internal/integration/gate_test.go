@@ -131,3 +131,19 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 	t.Fatal("condition never held")
 }
+
+func TestGateMisuseFailsLoudly(t *testing.T) {
+	for name, f := range map[string]func(g *gate){
+		"unlock without lock":   func(g *gate) { g.Unlock() },
+		"runlock without rlock": func(g *gate) { g.RUnlock() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Fatal("no panic")
+				}
+			}()
+			f(newGate())
+		})
+	}
+}
