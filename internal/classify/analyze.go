@@ -257,8 +257,13 @@ func (a *analysis) line(ln *logparse.Line) {
 		a.goBuildState(t)
 		// A log copied from another CI system ends a failed step with
 		// that system's line ("Exited with code 1").
-		if !a.agentFailed && !a.agentSeen && len(t) > 15 && (t[0] == 'E' || t[0] == 'T') {
+		if !a.agentFailed && !a.agentSeen && len(t) > 15 && (t[0] == 'E' || t[0] == 'T' || t[0] == 't') {
 			if st := foreignExit(t); st != 0 {
+				// Travis's line quotes the command that failed, which
+				// the log's own "$ x" lines (setup, exports) do not.
+				if cmd, _ := travisExit(t); cmd != "" {
+					a.command = cmd
+				}
 				// GitHub's "The process '/usr/bin/az' failed" names the
 				// command when the copy shows none.
 				if a.command == "" && bytes.HasPrefix(t, []byte("Error: The process '")) {

@@ -94,12 +94,11 @@ func foreignExit(t []byte) int {
 			return 0
 		}
 		rest = t[i+len("' failed with exit code "):]
-	case bytes.HasPrefix(t, []byte(`The command "`)):
-		i := bytes.LastIndex(t, []byte(`" exited with `))
-		if i < 0 {
-			return 0
+	case bytes.HasPrefix(t, []byte(`The command "`)) || bytes.HasPrefix(t, []byte("travis_")):
+		if _, st := travisExit(t); st != 0 {
+			return st
 		}
-		rest = t[i+len(`" exited with `):]
+		return 0
 	default:
 		return 0
 	}
@@ -109,6 +108,35 @@ func foreignExit(t []byte) int {
 		return 0
 	}
 	return n
+}
+
+// travisExit recognises Travis CI's line for a failed step, `The command
+// "npm test" exited with 1.`, also when a stored log glued Travis's
+// invisible timing marker to its front ("travis_time:end:…,duration=N" and
+// the line on one line once the carriage returns and colour codes are
+// gone). It returns the command and the status (0 when the line is not one,
+// or the command succeeded).
+func travisExit(t []byte) (string, int) {
+	if bytes.HasPrefix(t, []byte("travis_")) {
+		i := bytes.Index(t, []byte(`The command "`))
+		if i < 0 || !bytes.HasPrefix(t, []byte("travis_time:end:")) && !bytes.HasPrefix(t, []byte("travis_fold:")) {
+			return "", 0
+		}
+		t = t[i:]
+	}
+	if !bytes.HasPrefix(t, []byte(`The command "`)) {
+		return "", 0
+	}
+	i := bytes.LastIndex(t, []byte(`" exited with `))
+	if i < len(`The command "`) {
+		return "", 0
+	}
+	rest := bytes.TrimRight(bytes.TrimSpace(t[i+len(`" exited with `):]), ".")
+	n, err := strconv.Atoi(string(rest))
+	if err != nil || n == 0 {
+		return "", 0
+	}
+	return string(t[len(`The command "`):i]), n
 }
 
 // toolCategories infers a category from the words of the command that
@@ -127,6 +155,9 @@ var toolCategories = []struct {
 	// is called "check-license-headers".
 	{Lint, scriptWords(`licen[cs]es?|license-headers?|licen[cs]e-check(?:er)?|copyright|spdx|addlicense|reuse`)},
 	{Test, toolWords(`tests?|specs?|check|assert|lhci|lighthouse|pytest|py\.test|unittest|nosetests|jest|vitest|mocha|jasmine|karma|ava|rspec|minitest|phpunit|pest|prove|ctest|cucumber|behave|playwright|cypress|eunit|ct|runtests?|k6|gotestsum|nextest|tox|nox|bats|xctest|detox|maestro`)},
+	// A script named after its tests ("test-integration.sh",
+	// "tests_e2e.py") runs tests.
+	{Test, scriptWords(`tests?|specs?`)},
 	{Lint, toolWords(`lint|linter|eslint|tslint|stylelint|ruff|flake8|pylint|pycodestyle|pydocstyle|rubocop|standardrb|staticcheck|vet|clippy|shellcheck|hadolint|markdownlint|markdownlint-cli2|mdl|commitlint|pre-commit|prek|lefthook|fmt|format|prettier|black|isort|gofmt|gofumpt|rustfmt|ktlint|detekt|checkstyle|spotless|yamllint|actionlint|tflint|cspell|codespell|vale|swiftlint|swiftformat|credo|biome|oxlint|dprint|buf|editorconfig-checker|license-checker|ansible-lint|gitleaks|trufflehog|detect-secrets|semgrep|bandit|gosec|brakeman|checkov|tfsec|kics|terrascan|clang-tidy|cppcheck|cpplint|hlint|ormolu|scalafmt|scalastyle|phpcs|php-cs-fixer|stylua|luacheck|sqlfluff|htmlhint|lychee|markdown-link-check`)},
 	{Typecheck, toolWords(`tsc|mypy|pyright|typecheck|type-check|types|flow|dialyzer|sorbet|srb|psalm|phpstan`)},
 	{Config, nil}, // the command's first word is a deployment tool (configTool)

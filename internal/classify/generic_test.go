@@ -163,6 +163,8 @@ func TestForeignExitLine(t *testing.T) {
 		"ERROR: Job failed: exit code 2",
 		"ERROR: script returned exit code 2",
 		`The command "./gradlew check" exited with 2.`,
+		// Travis's timing marker glued to the line in a stored log.
+		`travis_time:end:0d6db824:start=1564661250086511413,finish=1564661319426204432,duration=69339693019The command "./gradlew check" exited with 2.`,
 		"Error: The process '/usr/bin/gradle' failed with exit code 2",
 		"Command exited with return code 2",
 	} {
@@ -176,7 +178,8 @@ func TestForeignExitLine(t *testing.T) {
 			t.Errorf("%q: excerpt starts %q", exit, got)
 		}
 	}
-	for _, line := range []string{"Exited with code 0", "Error: Process completed with exit code 0.", "The command \"x\" exited with 0."} {
+	for _, line := range []string{"Exited with code 0", "Error: Process completed with exit code 0.", "The command \"x\" exited with 0.",
+		`travis_time:end:2f5aa4b0:start=1,finish=2,duration=1The command "x" exited with 0.`, `travis_fold:start:cache.2store build cache`} {
 		if res := analyzeString(t, "$ make\nall good\n"+line+"\n", Options{}); res.Failed || len(res.Failures) > 0 {
 			t.Errorf("%q: reported %+v", line, res)
 		}

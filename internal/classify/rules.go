@@ -1014,7 +1014,7 @@ var Rules = []Rule{
 		Title:    "Commit message: ${msg} [${code}]", Before: 2},
 	{ID: "markdownlint", Category: Lint, Priority: PriorityLint, Confidence: 0.8, Group: true,
 		Literals: []string{" MD0", "/MD0"},
-		Pattern:  `^(?:Error: )?(?P<path>` + pathTok + `\.(?:md|markdown|mdx)):(?P<line>\d+)(?::(?P<col>\d+))?:? (?P<code>MD\d{3})\b(?P<msg>.*)$`,
+		Pattern:  `^(?:Error: )?(?P<path>` + pathTok + `\.(?:md|markdown|mdx)): ?(?P<line>\d+)(?::(?P<col>\d+))?:? (?P<code>MD\d{3})\b(?P<msg>.*)$`,
 		Title:    "${code}${msg}"},
 
 	// dbt's error for a model, test, seed or snapshot: "Database Error in
