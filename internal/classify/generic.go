@@ -238,6 +238,9 @@ var lineCategories = []struct {
 	{OOM, regexp.MustCompile(`(?i)\bout of memory\b|\bOOMKilled\b`)},
 	{Network, regexp.MustCompile(`(?i)\btransport is closing\b|\bconnection (?:reset|refused|closed)(?: by peer)?\b|\bbroken pipe\b|\bnetwork is unreachable\b|\bcould not resolve host\b|\bname resolution\b|\bno such host\b|\bConnection(?:Refused|Reset|Aborted)Error\b|\bECONN(?:REFUSED|RESET)\b`)},
 	{Config, regexp.MustCompile(`(?i)\binvalid (?:config(?:uration)?|option|argument|token|credentials?)s?\b|\bmissing (?:required )?(?:config(?:uration)?|option|argument|token|credentials?|environment variable)s?\b|\bno \w+ to use\b|\bnot configured\b|\bunauthori[sz]ed\b|\bforbidden\b|\baccess denied\b|\bauthentication failed\b|\b(?:required|mandatory) (?:field|parameter|property|setting|variable)\b|\bproblem validating schema\b|\bdoes not validate with\b|\bfailed validation\b|\bfailed to (?:load|parse) (?:the )?(?:[\w-]+ )?(?:config(?:uration)?|database|manifest|settings|schema)\b|\bvalidat(?:e|ion) failed\b|\bfailed migrations?\b|\bnot valid according to\b|\bis not a valid value\b|\b(?:UPGRADE|INSTALLATION|ROLLBACK) FAILED\b|\banother operation \(install/upgrade/rollback\) is in progress\b`)},
+	// A failed assertion ("Minitest::Assertion: Expected true…",
+	// "AssertionError", "Ref test failed") is a test's failure.
+	{Test, regexp.MustCompile(`\bAssertion(?:Error|FailedError)?:|\b[Aa]ssertion failed\b|\b[Tt]est failed\b`)},
 	{Compile, regexp.MustCompile(`(?i)\berror building\b|\bbuild failed\b|\bfailed to (?:compile|build)\b`)},
 	{Lint, regexp.MustCompile(`(?i)\b[1-9]\d* violations?\b|\bviolation\(s\)`)},
 }

@@ -467,3 +467,21 @@ func TestMarkedErrorLines(t *testing.T) {
 		t.Errorf("unmarked log reported %+v", res.Failures)
 	}
 }
+
+// A failure no rule explains whose root or following lines state a failed
+// assertion is a test's failure, whatever the command was called.
+func TestInferCategoryAssertion(t *testing.T) {
+	for _, c := range []struct {
+		root, after []string
+		want        Category
+	}{
+		{[]string{"Failure:"}, []string{"TestKramdown#test_x [test/test_kramdown.rb:106]", "Minitest::Assertion: Expected true to not be truthy."}, Test},
+		{[]string{"thread 'vttest_tab_clear_set' panicked at 'Ref test failed; grid doesn't match'"}, nil, Test},
+		{[]string{"AssertionError: expected 1 to equal 2"}, nil, Test},
+		{[]string{"error: assertion of the build cache key"}, nil, Unknown},
+	} {
+		if got := inferCategory(&finding{root: c.root, after: c.after, command: "ci/script.sh"}); got != c.want {
+			t.Errorf("%q %q: %s, want %s", c.root, c.after, got, c.want)
+		}
+	}
+}

@@ -50,8 +50,8 @@ func TestHoldout9Floor(t *testing.T) {
 	if sc.FalsePositives != 0 {
 		t.Errorf("%d false positives", sc.FalsePositives)
 	}
-	if sc.Detected < 36 || sc.Category < 27 || sc.RootInExcerpt < 26 {
-		t.Errorf("detected %d, category %d, root %d of %d; want at least 36, 27, 26",
+	if sc.Detected < 36 || sc.Category < 29 || sc.RootInExcerpt < 26 {
+		t.Errorf("detected %d, category %d, root %d of %d; want at least 36, 29, 26",
 			sc.Detected, sc.Category, sc.RootInExcerpt, sc.Failing)
 	}
 }
