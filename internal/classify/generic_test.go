@@ -136,22 +136,7 @@ func TestGenericFallback(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			res := analyzeString(t, tt.log, Options{})
-			if len(res.Failures) == 0 {
-				t.Fatal("no failure")
-			}
-			f := res.Failures[0]
-			if f.Category != tt.category {
-				t.Errorf("category %s, want %s (%q)", f.Category, tt.category, f.Title)
-			}
-			if f.Excerpt[0] != tt.root {
-				t.Errorf("excerpt starts %q, want %q", f.Excerpt[0], tt.root)
-			}
-			if tt.loc != nil && (len(f.Locations) == 0 || f.Locations[0] != *tt.loc) {
-				t.Errorf("locations %+v, want %+v first", f.Locations, *tt.loc)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkFirstFailure(t, tt.log, tt.category, tt.root, tt.loc) })
 	}
 }
 
@@ -365,22 +350,7 @@ func TestGenericShapes(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			res := analyzeString(t, tt.log, Options{})
-			if len(res.Failures) == 0 {
-				t.Fatal("no failure")
-			}
-			f := res.Failures[0]
-			if f.Category != tt.category {
-				t.Errorf("category %s, want %s (%q)", f.Category, tt.category, f.Title)
-			}
-			if f.Excerpt[0] != tt.root {
-				t.Errorf("excerpt starts %q, want %q", f.Excerpt[0], tt.root)
-			}
-			if tt.loc != nil && (len(f.Locations) == 0 || f.Locations[0] != *tt.loc) {
-				t.Errorf("locations %+v, want %+v first", f.Locations, *tt.loc)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkFirstFailure(t, tt.log, tt.category, tt.root, tt.loc) })
 	}
 }
 
@@ -483,5 +453,25 @@ func TestInferCategoryAssertion(t *testing.T) {
 		if got := inferCategory(&finding{root: c.root, after: c.after, command: "ci/script.sh"}); got != c.want {
 			t.Errorf("%q %q: %s, want %s", c.root, c.after, got, c.want)
 		}
+	}
+}
+
+// checkFirstFailure analyses log and checks its first failure's category,
+// first excerpt line and, when loc is set, first location.
+func checkFirstFailure(t *testing.T, log string, category Category, root string, loc *Location) {
+	t.Helper()
+	res := analyzeString(t, log, Options{})
+	if len(res.Failures) == 0 {
+		t.Fatal("no failure")
+	}
+	f := res.Failures[0]
+	if f.Category != category {
+		t.Errorf("category %s, want %s (%q)", f.Category, category, f.Title)
+	}
+	if f.Excerpt[0] != root {
+		t.Errorf("excerpt starts %q, want %q", f.Excerpt[0], root)
+	}
+	if loc != nil && (len(f.Locations) == 0 || f.Locations[0] != *loc) {
+		t.Errorf("locations %+v, want %+v first", f.Locations, *loc)
 	}
 }
