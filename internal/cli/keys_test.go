@@ -59,23 +59,7 @@ func TestKeysRotateResumesAndRetiresOldKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 25
-	plain := map[int64]string{}
-	for i := range n {
-		o, err := db.CreateOrg(ctx, fmt.Sprintf("org-%d", i), "Org")
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok := fmt.Sprintf("bkua_%040d", i)
-		sealed, err := oldRing.Seal(ctx, []byte(tok), secrets.AssociatedData(o.ID, "buildkite", "token"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.SaveIntegration(ctx, ci.Integration{OrgID: o.ID, Kind: "buildkite", Status: ci.StatusConnected,
-			TokenSealed: sealed, TokenKEKID: oldRing.PrimaryID(), Generation: 1}); err != nil {
-			t.Fatal(err)
-		}
-		plain[o.ID] = tok
-	}
+	plain := seedSealedTokens(t, db, oldRing, n)
 
 	// A rotation that dies after 10 records.
 	next := c
@@ -153,4 +137,29 @@ func TestWrongKeyRefusedAtStartup(t *testing.T) {
 	if _, err := openKeyring(ctx, c, db); !errors.Is(err, secrets.ErrWrongKey) {
 		t.Fatalf("wrong key: err = %v, want ErrWrongKey", err)
 	}
+}
+
+// seedSealedTokens creates n organizations, each connected with a token
+// sealed by ring, and returns the tokens by organization id.
+func seedSealedTokens(t *testing.T, db *store.DB, ring *secrets.Keyring, n int) map[int64]string {
+	t.Helper()
+	ctx := context.Background()
+	plain := map[int64]string{}
+	for i := range n {
+		o, err := db.CreateOrg(ctx, fmt.Sprintf("org-%d", i), "Org")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok := fmt.Sprintf("bkua_%040d", i)
+		sealed, err := ring.Seal(ctx, []byte(tok), secrets.AssociatedData(o.ID, "buildkite", "token"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.SaveIntegration(ctx, ci.Integration{OrgID: o.ID, Kind: "buildkite", Status: ci.StatusConnected,
+			TokenSealed: sealed, TokenKEKID: ring.PrimaryID(), Generation: 1}); err != nil {
+			t.Fatal(err)
+		}
+		plain[o.ID] = tok
+	}
+	return plain
 }

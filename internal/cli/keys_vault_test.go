@@ -6,12 +6,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/kitewatch/kitewatch/internal/ci"
 	"github.com/kitewatch/kitewatch/internal/config"
 	"github.com/kitewatch/kitewatch/internal/secrets"
 	"github.com/kitewatch/kitewatch/internal/secrets/kmstest"
@@ -48,23 +46,7 @@ func TestKeysRotateLocalToVaultAndBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain := map[int64]string{}
-	for i := range 3 {
-		o, err := db.CreateOrg(ctx, fmt.Sprintf("org-%d", i), "Org")
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok := fmt.Sprintf("bkua_%040d", i)
-		sealed, err := ring.Seal(ctx, []byte(tok), secrets.AssociatedData(o.ID, "buildkite", "token"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.SaveIntegration(ctx, ci.Integration{OrgID: o.ID, Kind: "buildkite", Status: ci.StatusConnected,
-			TokenSealed: sealed, TokenKEKID: ring.PrimaryID(), Generation: 1}); err != nil {
-			t.Fatal(err)
-		}
-		plain[o.ID] = tok
-	}
+	plain := seedSealedTokens(t, db, ring, 3)
 	ring.Close()
 
 	rotate := func(from, to, wantID string) {
