@@ -51,10 +51,18 @@ func NormaliseRepo(raw string) (string, bool) {
 	// Keys are case-insensitive (hosts and the big providers' paths are), so
 	// fold first: "API.GIT" loses its suffix like "api.git" does.
 	path = strings.ToLower(strings.Trim(path, "/"))
-	path = strings.TrimSuffix(path, ".git")
-	path = strings.TrimSuffix(path, "/")
-	// Bitbucket Server serves clones under /scm/.
-	path = strings.TrimPrefix(path, "scm/")
+	// Every ".git" suffix goes, so a key never ends in one and reading a
+	// key back gives the same key ("a/b.git.git" and "a/b" are one repo to
+	// kitewatch).
+	for strings.HasSuffix(path, ".git") || strings.HasSuffix(path, "/") {
+		path = strings.TrimSuffix(strings.TrimSuffix(path, "/"), ".git")
+	}
+	// Bitbucket Server serves clones under /scm/project/repo. Only a path
+	// that keeps an owner and a name loses the prefix, repeatedly, so that a
+	// key reads back as itself.
+	for strings.HasPrefix(path, "scm/") && strings.Count(path, "/") >= 2 {
+		path = strings.TrimPrefix(path, "scm/")
+	}
 	segs := strings.Split(path, "/")
 	if len(segs) < 2 {
 		return "", false
